@@ -63,6 +63,7 @@ pub struct ConfigStep {
     plan_checks: Vec<Check>,
     state_checks: Vec<Check>,
     expect_error: Option<Regex>,
+    error_at_plan: bool,
     diagnostics_checks: Vec<DiagnosticsCheck>,
     expect_non_empty_plan: bool,
 }
@@ -75,6 +76,7 @@ impl Step {
             plan_checks: Vec::new(),
             state_checks: Vec::new(),
             expect_error: None,
+            error_at_plan: false,
             diagnostics_checks: Vec::new(),
             expect_non_empty_plan: false,
         }
@@ -119,6 +121,14 @@ impl ConfigStep {
         self.expect_error = Some(Regex::new(pattern).unwrap_or_else(|e| {
             panic!("invalid expect_error pattern {pattern:?}: {e}");
         }));
+        self
+    }
+
+    /// Like [`ConfigStep::expect_error`], and the error must come at plan time
+    /// (invalid input never reaches apply).
+    pub fn expect_plan_error(mut self, pattern: &str) -> Self {
+        self = self.expect_error(pattern);
+        self.error_at_plan = true;
         self
     }
 
@@ -168,12 +178,17 @@ pub enum ImportKind {
     BlockGenerateConfig,
 }
 
+/// Computes an import ID from the previous step's state.
+pub type ImportIdFn = Arc<dyn Fn(&State<'_>) -> Option<String> + Send + Sync>;
+
 /// Where the import ID comes from.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum ImportId {
     Fixed(String),
     /// An attribute of the resource in the previous step's state.
     FromAttribute(String),
+    /// Computed from the previous step's state (`ImportStateIdFunc`).
+    Func(ImportIdFn),
 }
 
 /// Import a resource into a fresh working directory and compare it with the
@@ -199,6 +214,14 @@ impl ImportStep {
     }
     pub fn id_from_attribute(mut self, attribute: &str) -> Self {
         self.id = ImportId::FromAttribute(attribute.to_string());
+        self
+    }
+    /// The import ID computed from the previous step's state.
+    pub fn id_with(
+        mut self,
+        f: impl Fn(&State<'_>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.id = ImportId::Func(Arc::new(f));
         self
     }
     /// Attributes (and their sub-paths) not compared with the prior state.
@@ -294,6 +317,12 @@ impl TestCase {
     /// a guard that keeps it alive.
     pub fn reattach(mut self, setup: ProviderSetup) -> Self {
         self.provider = Some(setup);
+        self
+    }
+
+    /// Uses no provider of ours (configurations with Terraform built-ins only).
+    pub fn without_provider(mut self) -> Self {
+        self.provider = Some(Arc::new(|_| Ok((ProviderMode::None, Box::new(())))));
         self
     }
 
@@ -545,6 +574,8 @@ impl TestCase {
                         step.address
                     )
                 })?,
+            ImportId::Func(f) => f(&State(prior))
+                .ok_or_else(|| format!("no import ID for {} from the prior state", step.address))?,
         };
         let config = last_config.ok_or("an import step needs a prior config step")?;
         let mut wd = self.new_workdir(cli, mode)?;
@@ -572,7 +603,10 @@ impl TestCase {
                 if matches!(mode, ProviderMode::Reattach(_)) {
                     wd.init().map_err(|e| e.to_string())?;
                 }
-                let plan = wd.plan_saved(&[]).map_err(|e| e.to_string())?;
+                // Only the imported resource: the rest of the configuration
+                // must not be created in the import directory.
+                let target = format!("-target={}", step.address);
+                let plan = wd.plan_saved(&[&target]).map_err(|e| e.to_string())?;
                 check_import_plan(&plan, &step.address, &id)?;
                 wd.apply_saved().map_err(|e| e.to_string())?;
             }
@@ -671,6 +705,12 @@ fn run_expected_error(wd: &mut WorkDir, step: &ConfigStep, pattern: &Regex) -> R
         .run(&["plan", "-input=false", "-no-color", "-json"])
         .map_err(|e| e.to_string())?;
     let failed = if plan.success() {
+        if step.error_at_plan {
+            return Err(format!(
+                "expected the plan to fail with an error matching /{pattern}/, but it succeeded:\n{}",
+                plan.stdout
+            ));
+        }
         let apply = wd
             .run(&[
                 "apply",

@@ -45,7 +45,12 @@ pub fn target_debug_dir() -> PathBuf {
 /// (a no-op when it is fresh), so a test never runs a stale provider.
 pub fn provider_binary() -> Result<&'static Path, HarnessError> {
     static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let result = BINARY.get_or_init(|| locate_or_build().map_err(|e| e.to_string()));
+    let result = BINARY.get_or_init(|| {
+        locate_or_build().map_err(|e| match e {
+            HarnessError::Provider(message) => message,
+            other => other.to_string(),
+        })
+    });
     match result {
         Ok(path) => Ok(path.as_path()),
         Err(message) => Err(HarnessError::Provider(message.clone())),

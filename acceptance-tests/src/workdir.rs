@@ -23,6 +23,9 @@ pub enum ProviderMode {
     /// An already running provider through `TF_REATTACH_PROVIDERS` (the JSON
     /// value); Terraform neither starts nor stops it.
     Reattach(String),
+    /// No provider of ours: configurations use only Terraform's built-ins
+    /// (the harness's self-tests).
+    None,
 }
 
 /// One finished CLI command.
@@ -133,7 +136,7 @@ impl WorkDir {
             }
             // Reattached providers are unmanaged; the CLI needs no installation
             // settings for them.
-            ProviderMode::Reattach(_) => String::new(),
+            ProviderMode::Reattach(_) | ProviderMode::None => String::new(),
         };
         write(&config_dir.join("terraform.rc"), &cli_config)?;
         let work = path.join("work");
