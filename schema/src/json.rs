@@ -18,7 +18,7 @@ use crate::types::Type;
 use crate::value::Value;
 
 /// Maximum JSON nesting depth accepted when decoding.
-pub const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 128;
 
 /// Options for [`decode_with`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use crate::value::{Refinements, Value};
 
 /// Maximum nesting depth (arrays, maps and dynamic wrappers) accepted when
 /// decoding.
-pub const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 128;
 
 /// cty rejects refinement payloads larger than this.
 pub const MAX_REFINEMENT_PAYLOAD: usize = 1024;
@@ -268,136 +268,164 @@ fn decode_value(
         return Err(DecodeError::new(p, "msgpack nesting too deep"));
     }
     let h = r.head(p)?;
-    match h {
-        Head::Nil => return Ok(Value::Null),
-        Head::Ext(code, payload) => {
-            let refinements = if code == EXT_REFINED_UNKNOWN && payload.len() > 1 {
-                decode_refinements(payload, p)?.restricted_to(ty)
-            } else {
-                Refinements::default()
-            };
-            return Ok(Value::Unknown(refinements));
-        }
-        _ => {}
-    }
-    match ty {
-        Type::Dynamic => {
-            let Head::Array(2) = h else {
-                return Err(DecodeError::new(
-                    p,
-                    format!(
-                        "dynamic value must be a 2-element array [type, value], found msgpack {}",
-                        h.describe()
-                    ),
-                ));
-            };
-            let ty_bytes = match r.head(p)? {
-                Head::Bin(b) | Head::Str(b) => b,
-                other => {
-                    return Err(DecodeError::new(
-                        p,
-                        format!(
-                            "dynamic value type must be bytes, found msgpack {}",
-                            other.describe()
-                        ),
-                    ));
-                }
-            };
-            let inner_ty = Type::from_json(ty_bytes)
-                .map_err(|e| DecodeError::new(p, format!("dynamic value: {e}")))?;
-            let v = decode_value(r, &inner_ty, p, depth + 1)?;
-            Ok(Value::Dynamic(Box::new(inner_ty), Box::new(v)))
-        }
-        Type::Bool => match h {
-            Head::Bool(b) => Ok(Value::Bool(b)),
-            _ => Err(type_mismatch(p, ty, &h)),
-        },
-        Type::Number => match number_from_head(&h, p)? {
+    match (ty, h) {
+        (_, Head::Nil) => Ok(Value::Null),
+        (_, Head::Ext(code, payload)) => decode_unknown(code, payload, ty, p),
+        (Type::Dynamic, h) => decode_dynamic(r, h, p, depth),
+        (Type::Bool, Head::Bool(b)) => Ok(Value::Bool(b)),
+        (Type::Number, h) => match number_from_head(&h, p)? {
             Some(n) => Ok(Value::Number(n)),
             None => Err(type_mismatch(p, ty, &h)),
         },
-        Type::String => match h {
-            Head::Str(s) => Ok(Value::String(utf8(s, p)?.to_string())),
-            _ => Err(type_mismatch(p, ty, &h)),
-        },
-        Type::List(et) | Type::Set(et) => {
-            let Head::Array(n) = h else {
-                return Err(type_mismatch(p, ty, &h));
-            };
-            let mut items = Vec::with_capacity((n as usize).min(r.remaining()));
-            for i in 0..n {
-                let ep = p.clone().index(i64::from(i));
-                items.push(decode_value(r, et, &ep, depth + 1)?);
-            }
-            if matches!(ty, Type::Set(_)) {
-                Ok(Value::Set(dedup_set(items)))
-            } else {
-                Ok(Value::List(items))
-            }
+        (Type::String, Head::Str(s)) => Ok(Value::String(utf8(s, p)?.to_string())),
+        (Type::List(et), Head::Array(n)) => decode_list(r, n, et, p, depth).map(Value::List),
+        (Type::Set(et), Head::Array(n)) => {
+            decode_list(r, n, et, p, depth).map(|items| Value::Set(dedup_set(items)))
         }
-        Type::Tuple(ets) => {
-            let Head::Array(n) = h else {
-                return Err(type_mismatch(p, ty, &h));
-            };
-            if n as usize != ets.len() {
-                return Err(DecodeError::new(
-                    p,
-                    format!("tuple needs {} elements, found {n}", ets.len()),
-                ));
-            }
-            let mut items = Vec::with_capacity(ets.len());
-            for (i, et) in ets.iter().enumerate() {
-                let ep = p.clone().index(i as i64);
-                items.push(decode_value(r, et, &ep, depth + 1)?);
-            }
-            Ok(Value::Tuple(items))
+        (Type::Tuple(ets), Head::Array(n)) => decode_tuple(r, n, ets, p, depth),
+        (Type::Map(et), Head::Map(n)) => decode_map(r, n, et, p, depth),
+        (Type::Object(ot), Head::Map(n)) => decode_object(r, n, &ot.attributes, p, depth),
+        (_, h) => Err(type_mismatch(p, ty, &h)),
+    }
+}
+
+#[inline(never)]
+fn decode_unknown(
+    code: i8,
+    payload: &[u8],
+    ty: &Type,
+    p: &AttributePath,
+) -> Result<Value, DecodeError> {
+    let refinements = if code == EXT_REFINED_UNKNOWN && payload.len() > 1 {
+        decode_refinements(payload, p)?.restricted_to(ty)
+    } else {
+        Refinements::default()
+    };
+    Ok(Value::Unknown(refinements))
+}
+
+#[inline(never)]
+fn decode_dynamic(
+    r: &mut Reader<'_>,
+    h: Head<'_>,
+    p: &AttributePath,
+    depth: usize,
+) -> Result<Value, DecodeError> {
+    let Head::Array(2) = h else {
+        return Err(DecodeError::new(
+            p,
+            format!(
+                "dynamic value must be a 2-element array [type, value], found msgpack {}",
+                h.describe()
+            ),
+        ));
+    };
+    let ty_bytes = match r.head(p)? {
+        Head::Bin(b) | Head::Str(b) => b,
+        other => {
+            return Err(DecodeError::new(
+                p,
+                format!(
+                    "dynamic value type must be bytes, found msgpack {}",
+                    other.describe()
+                ),
+            ));
         }
-        Type::Map(et) => {
-            let Head::Map(n) = h else {
-                return Err(type_mismatch(p, ty, &h));
-            };
-            let mut m = BTreeMap::new();
-            for _ in 0..n {
-                let key = read_key(r, p)?;
-                let ep = p.clone().key(&key);
-                let v = decode_value(r, et, &ep, depth + 1)?;
-                if m.insert(key.clone(), v).is_some() {
-                    return Err(DecodeError::new(&ep, "duplicate map key"));
-                }
-            }
-            Ok(Value::Map(m))
-        }
-        Type::Object(ot) => {
-            let Head::Map(n) = h else {
-                return Err(type_mismatch(p, ty, &h));
-            };
-            if n as usize != ot.attributes.len() {
-                return Err(DecodeError::new(
-                    p,
-                    format!(
-                        "object needs exactly {} attributes, found {n}",
-                        ot.attributes.len()
-                    ),
-                ));
-            }
-            let mut m = BTreeMap::new();
-            for _ in 0..n {
-                let key = read_key(r, p)?;
-                let ep = p.clone().attr(&key);
-                let Some(aty) = ot.attributes.get(&key) else {
-                    return Err(DecodeError::new(
-                        p,
-                        format!("unsupported attribute {key:?}"),
-                    ));
-                };
-                let v = decode_value(r, aty, &ep, depth + 1)?;
-                if m.insert(key, v).is_some() {
-                    return Err(DecodeError::new(&ep, "duplicate object attribute"));
-                }
-            }
-            Ok(Value::Object(m))
+    };
+    let inner_ty = Type::from_json(ty_bytes)
+        .map_err(|e| DecodeError::new(p, format!("dynamic value: {e}")))?;
+    let v = decode_value(r, &inner_ty, p, depth + 1)?;
+    Ok(Value::Dynamic(Box::new(inner_ty), Box::new(v)))
+}
+
+#[inline(never)]
+fn decode_list(
+    r: &mut Reader<'_>,
+    n: u32,
+    et: &Type,
+    p: &AttributePath,
+    depth: usize,
+) -> Result<Vec<Value>, DecodeError> {
+    let mut items = Vec::with_capacity((n as usize).min(r.remaining()));
+    for i in 0..n {
+        let ep = p.clone().index(i64::from(i));
+        items.push(decode_value(r, et, &ep, depth + 1)?);
+    }
+    Ok(items)
+}
+
+#[inline(never)]
+fn decode_tuple(
+    r: &mut Reader<'_>,
+    n: u32,
+    ets: &[Type],
+    p: &AttributePath,
+    depth: usize,
+) -> Result<Value, DecodeError> {
+    if n as usize != ets.len() {
+        return Err(DecodeError::new(
+            p,
+            format!("tuple needs {} elements, found {n}", ets.len()),
+        ));
+    }
+    let mut items = Vec::with_capacity(ets.len());
+    for (i, et) in ets.iter().enumerate() {
+        let ep = p.clone().index(i as i64);
+        items.push(decode_value(r, et, &ep, depth + 1)?);
+    }
+    Ok(Value::Tuple(items))
+}
+
+#[inline(never)]
+fn decode_map(
+    r: &mut Reader<'_>,
+    n: u32,
+    et: &Type,
+    p: &AttributePath,
+    depth: usize,
+) -> Result<Value, DecodeError> {
+    let mut m = BTreeMap::new();
+    for _ in 0..n {
+        let key = read_key(r, p)?;
+        let ep = p.clone().key(&key);
+        let v = decode_value(r, et, &ep, depth + 1)?;
+        if m.insert(key, v).is_some() {
+            return Err(DecodeError::new(&ep, "duplicate map key"));
         }
     }
+    Ok(Value::Map(m))
+}
+
+#[inline(never)]
+fn decode_object(
+    r: &mut Reader<'_>,
+    n: u32,
+    attrs: &BTreeMap<String, Type>,
+    p: &AttributePath,
+    depth: usize,
+) -> Result<Value, DecodeError> {
+    if n as usize != attrs.len() {
+        return Err(DecodeError::new(
+            p,
+            format!("object needs exactly {} attributes, found {n}", attrs.len()),
+        ));
+    }
+    let mut m = BTreeMap::new();
+    for _ in 0..n {
+        let key = read_key(r, p)?;
+        let ep = p.clone().attr(&key);
+        let Some(aty) = attrs.get(&key) else {
+            return Err(DecodeError::new(
+                p,
+                format!("unsupported attribute {key:?}"),
+            ));
+        };
+        let v = decode_value(r, aty, &ep, depth + 1)?;
+        if m.insert(key, v).is_some() {
+            return Err(DecodeError::new(&ep, "duplicate object attribute"));
+        }
+    }
+    Ok(Value::Object(m))
 }
 
 fn read_key(r: &mut Reader<'_>, p: &AttributePath) -> Result<String, DecodeError> {
