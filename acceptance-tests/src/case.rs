@@ -340,15 +340,21 @@ impl TestCase {
         self
     }
 
-    /// Runs every step with every CLI; panics with every failure.
+    /// Runs every step with every CLI; panics with every failure. Each
+    /// outcome is recorded in `target/acceptance-report.tsv`.
     pub fn run(self) {
-        if let Err(message) = self.try_run() {
+        if let Err(message) = self.execute(true) {
             panic!("{message}");
         }
     }
 
-    /// Runs every step with every CLI; `Err` lists each CLI's failure.
+    /// Runs every step with every CLI; `Err` lists each CLI's failure (not
+    /// recorded in the report: for tests of the harness itself).
     pub fn try_run(&self) -> Result<(), String> {
+        self.execute(false)
+    }
+
+    fn execute(&self, record: bool) -> Result<(), String> {
         let clis: Vec<TerraformCli> = match &self.clis {
             Some(c) => c.clone(),
             None => matrix().map_err(|e| e.to_string())?.to_vec(),
@@ -361,10 +367,14 @@ impl TestCase {
             match self.run_with(cli) {
                 Ok(()) => {
                     eprintln!("{}: passed with {cli}", self.name);
-                    report(&self.name, cli, "passed");
+                    if record {
+                        report(&self.name, cli, "passed");
+                    }
                 }
                 Err(e) => {
-                    report(&self.name, cli, "FAILED");
+                    if record {
+                        report(&self.name, cli, "FAILED");
+                    }
                     failures.push(format!("=== {} with {cli}:\n{e}", self.name));
                 }
             }
@@ -785,12 +795,14 @@ fn report(case: &str, cli: &TerraformCli, outcome: &str) {
         .append(true)
         .open(path)
     {
-        // Best effort: the report is informational.
-        let _ = writeln!(
-            file,
-            "{case}\t{}\t{}\t{outcome}",
+        // One write per line so that parallel tests never interleave (the
+        // file is opened for appending). Best effort: the report is
+        // informational.
+        let line = format!(
+            "{case}\t{}\t{}\t{outcome}\n",
             cli.version,
             cli.path.display()
         );
+        let _ = file.write_all(line.as_bytes());
     }
 }
