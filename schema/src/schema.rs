@@ -422,7 +422,8 @@ impl NestedBlock {
             max_items: 0,
         }
     }
-    /// At most one block (`max_items` 1).
+    /// At most one block (null when absent). Leave min/max at 0, or set both
+    /// to 1 to require the block.
     pub fn single(type_name: &str, block: Block) -> Self {
         Self::new(type_name, BlockNesting::Single, block)
     }
