@@ -1,0 +1,11 @@
+//! terraform-provider-xenapi as a library: the plugin server, the resource
+//! framework, and the provider's resources, data sources and functions.
+//!
+//! The binary (`src/main.rs`) only parses its command line and calls
+//! [`server::serve_plugin`]; tests call the same entry points in-process.
+
+pub mod framework;
+pub mod logging;
+pub mod mac;
+pub mod provider_config;
+pub mod server;
