@@ -29,6 +29,7 @@ pub mod cli;
 pub mod json;
 pub mod labpool;
 pub mod provider;
+pub mod reattach;
 pub mod workdir;
 
 use std::path::PathBuf;
