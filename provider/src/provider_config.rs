@@ -670,6 +670,129 @@ fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
     Ok(digest)
 }
 
+/// The schema of the `provider "xenapi"` block (descriptions feed the docs).
+pub fn schema() -> schema::Schema {
+    use schema::{Attribute, Block, Type};
+    let block = Block::new()
+        .description(
+            "The XenAPI provider manages virtual machines on XCP-ng and Citrix/XenServer \
+             pools by talking to XAPI on the pool master directly (JSON-RPC).\n\n\
+             The provider connects lazily: a configuration that only uses \
+             `xenapi_mac_address` and the provider functions needs no pool and no settings. \
+             Every connection setting falls back to an `XENAPI_*` environment variable \
+             when it is unset (null or an empty string) in the configuration.\n\n\
+             TLS is verified against the system's trusted roots unless one of \
+             `ca_certificate`, `tls_fingerprint_sha256` or `insecure` says otherwise; \
+             they exclude each other.",
+        )
+        .attribute(Attribute::optional(attr::URL, Type::String).description(
+            "URL of the pool master, e.g. `https://xcp-master.example.com` (`http://` is \
+             accepted for test pools and warned about unless the host is a loopback \
+             address). A pool member answers with the master's address and the provider \
+             follows it. Environment variable: `XENAPI_URL`.",
+        ))
+        .attribute(
+            Attribute::optional(attr::USERNAME, Type::String).description(
+                "User name for the XAPI session, e.g. `root`. Environment variable: \
+             `XENAPI_USERNAME`.",
+            ),
+        )
+        .attribute(
+            Attribute::optional(attr::PASSWORD, Type::String)
+                .sensitive()
+                .description(
+                    "Password for the XAPI session. Never logged. Environment variable: \
+                     `XENAPI_PASSWORD`.",
+                ),
+        )
+        .attribute(Attribute::optional(attr::INSECURE, Type::Bool).description(
+            "Skip TLS certificate verification entirely. Prefer `tls_fingerprint_sha256` \
+             for a pool master with a self-signed certificate. Conflicts with \
+             `ca_certificate` and `tls_fingerprint_sha256`. Environment variable: \
+             `XENAPI_INSECURE` (`true`/`false`/`1`/`0`).",
+        ))
+        .attribute(
+            Attribute::optional(attr::CA_CERTIFICATE, Type::String).description(
+                "CA certificate(s) to verify the pool master's certificate against, \
+                 instead of the system's trusted roots: either the PEM text itself \
+                 (anything containing `-----BEGIN`) or the path of a PEM file, read when \
+                 the provider is configured. Environment variable: \
+                 `XENAPI_CA_CERTIFICATE`.",
+            ),
+        )
+        .attribute(
+            Attribute::optional(attr::TLS_FINGERPRINT_SHA256, Type::String).description(
+                "Accept exactly the server certificate with this SHA-256 fingerprint \
+                 (32 hex octets, with or without `:` separators, any case: the output of \
+                 `openssl x509 -noout -fingerprint -sha256`), whoever signed it. The usual \
+                 choice for a pool master's self-signed certificate. Environment \
+                 variable: `XENAPI_TLS_FINGERPRINT_SHA256`.",
+            ),
+        )
+        .attribute(
+            Attribute::optional(attr::MAC_PREFIX, Type::String).description(
+                "Where the MACs the provider generates for VM network interfaces come from: \
+             `\"local\"` (default; locally administered unicast addresses with 46 random \
+             bits, like XAPI's own) or `\"xensource\"` (the XenSource OUI `00:16:3e` \
+             followed by 24 random bits; collisions become likely with a few thousand \
+             interfaces on one network).",
+            ),
+        );
+    schema::Schema::new(0, block)
+}
+
+fn input_string(value: Option<&schema::Value>) -> Input<String> {
+    match value {
+        None | Some(schema::Value::Null) => Input::Unset,
+        Some(v) if v.is_unknown() => Input::Unknown,
+        Some(v) => match v.as_str() {
+            Some(text) => Input::Set(text.to_owned()),
+            None => Input::Unset,
+        },
+    }
+}
+
+fn input_bool(value: Option<&schema::Value>) -> Input<bool> {
+    match value {
+        None | Some(schema::Value::Null) => Input::Unset,
+        Some(v) if v.is_unknown() => Input::Unknown,
+        Some(v) => match v.as_bool() {
+            Some(b) => Input::Set(b),
+            None => Input::Unset,
+        },
+    }
+}
+
+impl RawProviderConfig {
+    /// Reads the provider block (an object of [`schema`]'s implied type). A null
+    /// block (no `provider "xenapi"` block at all) is all unset.
+    pub fn from_value(config: &schema::Value) -> Self {
+        RawProviderConfig {
+            url: input_string(config.get(attr::URL)),
+            username: input_string(config.get(attr::USERNAME)),
+            password: input_string(config.get(attr::PASSWORD)),
+            insecure: input_bool(config.get(attr::INSECURE)),
+            ca_certificate: input_string(config.get(attr::CA_CERTIFICATE)),
+            tls_fingerprint_sha256: input_string(config.get(attr::TLS_FINGERPRINT_SHA256)),
+            mac_prefix: input_string(config.get(attr::MAC_PREFIX)),
+        }
+    }
+}
+
+/// Appends problems as diagnostics, with the attribute path when there is one.
+pub fn push_diagnostics(problems: &[ConfigProblem], diags: &mut schema::Diagnostics) {
+    for p in problems {
+        let mut d = match p.severity {
+            ProblemSeverity::Error => schema::Diagnostic::error(&p.summary, &p.detail),
+            ProblemSeverity::Warning => schema::Diagnostic::warning(&p.summary, &p.detail),
+        };
+        if let Some(name) = p.attribute {
+            d = d.with_path(schema::AttributePath::new(name));
+        }
+        diags.push(d);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1068,6 +1191,66 @@ mod tests {
                 Some(attr::URL),
                 Some(attr::TLS_FINGERPRINT_SHA256),
                 Some(attr::MAC_PREFIX)
+            ]
+        );
+    }
+
+    #[test]
+    fn schema_is_valid_and_documents_every_attribute() {
+        let schema = schema();
+        schema.validate().unwrap();
+        assert!(!schema.block.description.is_empty());
+        for a in &schema.block.attributes {
+            assert!(!a.description.is_empty(), "{}", a.name);
+            assert_eq!(a.sensitive, a.name == attr::PASSWORD, "{}", a.name);
+        }
+        assert_eq!(schema.block.attributes.len(), 7);
+    }
+
+    #[test]
+    fn from_value_maps_null_unknown_and_known() {
+        use schema::Value;
+        let value = Value::object([
+            (attr::URL, Value::from("https://x")),
+            (attr::USERNAME, Value::unknown()),
+            (attr::PASSWORD, Value::Null),
+            (attr::INSECURE, Value::from(true)),
+            (attr::CA_CERTIFICATE, Value::Null),
+            (attr::TLS_FINGERPRINT_SHA256, Value::Null),
+            (attr::MAC_PREFIX, Value::from("xensource")),
+        ]);
+        let raw = RawProviderConfig::from_value(&value);
+        assert_eq!(raw.url, set("https://x"));
+        assert_eq!(raw.username, Input::Unknown);
+        assert_eq!(raw.password, Input::Unset);
+        assert_eq!(raw.insecure, Input::Set(true));
+        assert_eq!(raw.mac_prefix, set("xensource"));
+        assert_eq!(
+            RawProviderConfig::from_value(&Value::Null),
+            RawProviderConfig::default()
+        );
+    }
+
+    #[test]
+    fn problems_become_diagnostics_with_paths() {
+        let raw = RawProviderConfig {
+            url: set("http://10.1.1.1"),
+            mac_prefix: set("bad"),
+            ..Default::default()
+        };
+        let (_, problems) = validate(&raw, &no_env);
+        let mut diags = schema::Diagnostics::new();
+        push_diagnostics(&problems, &mut diags);
+        assert!(diags.has_errors());
+        let rendered: Vec<(schema::Severity, Option<String>)> = diags
+            .iter()
+            .map(|d| (d.severity, d.attribute.as_ref().map(|p| p.to_string())))
+            .collect();
+        assert_eq!(
+            rendered,
+            vec![
+                (schema::Severity::Warning, Some("url".to_owned())),
+                (schema::Severity::Error, Some("mac_prefix".to_owned())),
             ]
         );
     }

@@ -1,0 +1,3 @@
+//! Managed resources. One file per resource type.
+
+pub mod mac_address;
