@@ -75,7 +75,7 @@
 //! (a pre-release of a young crate) and `2.0.0`, whose Rock Ridge output bsdtar rejects
 //! (`Invalid parameter in SUSP "CE" extension`) — and bsdtar is exactly how cloudbase-init
 //! reads a drive on a raw disk. The drive needs only a root directory with up to four small
-//! files, so [`iso`](crate) writes it directly: PVD + Joliet SVD (level 3) + terminator,
+//! files, so the private `iso` module writes it directly: PVD + Joliet SVD (level 3) + terminator,
 //! path tables, and Rock Ridge `SP`, `CE`→`ER` (`RRIP_1991A`), `RR`, `NM`, `PX`, `TF`
 //! entries, with fixed timestamps for byte-identical output. Its output is checked in the
 //! tests with tools nobody here wrote: `isoinfo`, `bsdtar` and `blkid`.

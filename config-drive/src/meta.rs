@@ -158,7 +158,9 @@ impl MetaData {
     /// * Text this crate generated (exactly `instance-id` and optionally `local-hostname`,
     ///   rendered as [`MetaData::to_text`] renders them) gives `user_text = None`.
     /// * Text ending in [`APPENDED_MARKER`] + `instance-id` line gives the user's text
-    ///   before the marker and that id.
+    ///   before the marker and that id. When the user's text had no final newline, one was
+    ///   added before the marker, so the recovered text ends with a newline (its rendering
+    ///   is identical).
     /// * Anything else is user text used verbatim; `instance_id` is its `instance-id` value
     ///   (empty if it has none).
     pub fn from_drive_text(text: &str) -> MetaData {
