@@ -639,8 +639,15 @@ fn load_ca_certificates(value: &str) -> Result<Vec<CertificateDer<'static>>, Str
 }
 
 /// 32 hex octets, either contiguous (64 digits) or separated by ':' (OpenSSL's
-/// form); any case.
+/// form); any case; optionally with OpenSSL's `sha256 Fingerprint=` label.
 fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
+    // Accept OpenSSL's whole output line, `sha256 Fingerprint=AB:CD:...`.
+    let text = match text.split_once('=') {
+        Some((label, value)) if label.trim().eq_ignore_ascii_case("sha256 fingerprint") => {
+            value.trim()
+        }
+        _ => text,
+    };
     let hex_digits: String = if text.contains(':') {
         let groups: Vec<&str> = text.split(':').collect();
         if groups.len() != 32 || groups.iter().any(|g| g.len() != 2) {
@@ -723,8 +730,9 @@ pub fn schema() -> schema::Schema {
         .attribute(
             Attribute::optional(attr::TLS_FINGERPRINT_SHA256, Type::String).description(
                 "Accept exactly the server certificate with this SHA-256 fingerprint \
-                 (32 hex octets, with or without `:` separators, any case: the output of \
-                 `openssl x509 -noout -fingerprint -sha256`), whoever signed it. The usual \
+                 (32 hex octets, with or without `:` separators, any case; the output of \
+                 `openssl x509 -noout -fingerprint -sha256` is accepted as is), whoever \
+                 signed it. The usual \
                  choice for a pool master's self-signed certificate. Environment \
                  variable: `XENAPI_TLS_FINGERPRINT_SHA256`.",
             ),

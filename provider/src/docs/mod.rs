@@ -273,7 +273,7 @@ fn resource_page(
         let import_block = read_example(&example_dir.join("import-by-string-id.tf"))?;
         let import_cli = read_example(&example_dir.join("import.sh"))?;
         if import_block.is_some() || import_cli.is_some() {
-            out.push_str("\n## Import\n\nImport is supported using the following syntax:\n\n");
+            out.push_str("## Import\n\nImport is supported using the following syntax:\n\n");
             if let Some(block) = import_block {
                 out.push_str(
                     "In Terraform v1.5.0 and later, the [`import` \
@@ -342,4 +342,139 @@ fn function_page(
         source.provider
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    fn read_tree(dir: &Path) -> BTreeMap<PathBuf, String> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let relative = path.strip_prefix(dir).unwrap().to_path_buf();
+                    out.insert(relative, std::fs::read_to_string(&path).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    /// The stale-docs check: regenerating `docs/` must give exactly the committed
+    /// files. Run with `UPDATE_DOCS=1` (or `terraform-provider-xenapi docs --out
+    /// docs/`) to rewrite them.
+    #[test]
+    fn committed_docs_are_up_to_date() {
+        let root = repo_root();
+        let committed = root.join("docs");
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            generate_docs(&committed).unwrap();
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        generate_docs_from(&root.join("examples"), tmp.path()).unwrap();
+        let fresh = read_tree(tmp.path());
+        let existing = read_tree(&committed);
+        let fresh_names: Vec<_> = fresh.keys().collect();
+        let existing_names: Vec<_> = existing.keys().collect();
+        assert_eq!(
+            fresh_names, existing_names,
+            "docs/ is stale: run `terraform-provider-xenapi docs --out docs/` (or \
+             UPDATE_DOCS=1 cargo test -p terraform-provider-xenapi docs) and commit"
+        );
+        for (name, text) in &fresh {
+            assert!(
+                existing.get(name) == Some(text),
+                "docs/{} is stale: run `terraform-provider-xenapi docs --out docs/` (or \
+                 UPDATE_DOCS=1 cargo test -p terraform-provider-xenapi docs) and commit",
+                name.display()
+            );
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_covers_everything() {
+        let root = repo_root();
+        let source = DocSource::from_provider(&XenapiProvider::new());
+        let a = render_pages(&source, &root.join("examples")).unwrap();
+        let b = render_pages(&source, &root.join("examples")).unwrap();
+        assert_eq!(a, b);
+        assert!(a.contains_key(Path::new("index.md")));
+        for type_name in source.resources.keys() {
+            let page =
+                Path::new("resources").join(format!("{}.md", short_name(&source, type_name)));
+            assert!(a.contains_key(&page), "{}", page.display());
+        }
+        for name in source.functions.keys() {
+            assert!(a.contains_key(&Path::new("functions").join(format!("{name}.md"))));
+        }
+        let mac = &a[Path::new("resources/mac_address.md")];
+        assert!(mac.contains("# xenapi_mac_address (Resource)"));
+        assert!(mac.contains("## Import"));
+        assert!(mac.contains("terraform import xenapi_mac_address.web"));
+        let index = &a[Path::new("index.md")];
+        assert!(
+            index.contains("- `password` (String, Sensitive)"),
+            "{index}"
+        );
+        let function = &a[Path::new("functions/mac_address.md")];
+        assert!(function.contains("mac_address(seed string, prefix string...) string"));
+        assert!(function.contains("1. `prefix` (Variadic, String)"));
+    }
+
+    #[test]
+    fn a_missing_example_is_an_error_naming_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = DocSource::from_provider(&XenapiProvider::new());
+        let err = render_pages(&source, tmp.path()).unwrap_err();
+        assert!(matches!(err, DocsError::MissingExample { .. }));
+        assert!(err.to_string().contains("provider.tf"), "{err}");
+    }
+
+    #[test]
+    fn stale_pages_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("resources")).unwrap();
+        std::fs::write(tmp.path().join("resources/old.md"), "old").unwrap();
+        std::fs::write(tmp.path().join("resources/notes.txt"), "keep").unwrap();
+        let mut pages = BTreeMap::new();
+        pages.insert(PathBuf::from("resources/new.md"), "new".to_owned());
+        write_pages(tmp.path(), &pages).unwrap();
+        assert!(!tmp.path().join("resources/old.md").exists());
+        assert!(tmp.path().join("resources/notes.txt").exists());
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("resources/new.md")).unwrap(),
+            "new"
+        );
+    }
+
+    #[test]
+    fn examples_dir_is_next_to_the_output() {
+        assert_eq!(
+            examples_dir_for(Path::new("docs/")),
+            PathBuf::from("examples")
+        );
+        assert_eq!(
+            examples_dir_for(Path::new("./docs")),
+            PathBuf::from("examples")
+        );
+        assert_eq!(
+            examples_dir_for(Path::new("/repo/docs")),
+            PathBuf::from("/repo/examples")
+        );
+    }
 }
