@@ -4,8 +4,12 @@
 //! The binary (`src/main.rs`) only parses its command line and calls
 //! [`server::serve_plugin`]; tests call the same entry points in-process.
 
+pub mod catalog;
+pub mod docs;
 pub mod framework;
+pub mod functions;
 pub mod logging;
 pub mod mac;
 pub mod provider_config;
+pub mod resources;
 pub mod server;
