@@ -34,7 +34,8 @@ pub const MAX_REFINEMENT_PAYLOAD: usize = 1024;
 /// Ext type code of a refined unknown.
 const EXT_REFINED_UNKNOWN: i8 = 12;
 
-/// Longest string prefix refinement we write (go-cty truncates as well).
+/// Length a string prefix refinement is shortened to when the refinements
+/// would not fit in [`MAX_REFINEMENT_PAYLOAD`].
 const MAX_PREFIX_LEN: usize = 256;
 
 /// Decodes msgpack `bytes` as a value of type `ty`. Empty input is null (a
@@ -576,7 +577,7 @@ fn w_number(out: &mut Vec<u8>, n: &Number) {
     }
 }
 
-fn refinement_payload(r: &Refinements, with_bounds: bool) -> Vec<u8> {
+fn refinement_payload(r: &Refinements, with_bounds: bool, prefix_limit: usize) -> Vec<u8> {
     let mut entries: Vec<(i64, Vec<u8>)> = Vec::new();
     if r.not_null {
         entries.push((1, vec![0xc2])); // is-null: false
@@ -584,7 +585,7 @@ fn refinement_payload(r: &Refinements, with_bounds: bool) -> Vec<u8> {
     if let Some(prefix) = &r.string_prefix
         && !prefix.is_empty()
     {
-        let mut end = prefix.len().min(MAX_PREFIX_LEN);
+        let mut end = prefix.len().min(prefix_limit);
         while !prefix.is_char_boundary(end) {
             end -= 1;
         }
@@ -626,11 +627,15 @@ fn refinement_payload(r: &Refinements, with_bounds: bool) -> Vec<u8> {
 
 fn w_unknown(out: &mut Vec<u8>, r: &Refinements, ty: &Type) {
     let r = r.clone().restricted_to(ty);
-    let mut payload = refinement_payload(&r, true);
+    // Keep the refinements exactly when they fit cty's limit; otherwise
+    // shorten the prefix (as cty does), and as a last resort drop the
+    // number bounds rather than produce something cty rejects.
+    let mut payload = refinement_payload(&r, true, usize::MAX);
     if payload.len() > MAX_REFINEMENT_PAYLOAD {
-        // Only huge decimal bounds can get here; drop them rather than
-        // produce something cty rejects.
-        payload = refinement_payload(&r, false);
+        payload = refinement_payload(&r, true, MAX_PREFIX_LEN);
+    }
+    if payload.len() > MAX_REFINEMENT_PAYLOAD {
+        payload = refinement_payload(&r, false, MAX_PREFIX_LEN);
     }
     if payload.is_empty() {
         out.extend_from_slice(&[0xd4, 0x00, 0x00]);
