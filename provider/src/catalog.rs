@@ -85,3 +85,161 @@ impl Provider for XenapiProvider {
         vec![Arc::new(MacAddressFunction)]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use schema::{Type, msgpack};
+
+    use super::*;
+    use crate::framework::{ClientCapabilities, Engine, RawValue};
+    use crate::provider_config::{ProviderConfig, attr};
+
+    fn engine() -> Engine {
+        Engine::new(Arc::new(XenapiProvider::new()))
+    }
+
+    fn provider_config(pairs: &[(&str, Value)]) -> RawValue {
+        let schema = provider_config::schema();
+        let value = Value::object(schema.block.attributes.iter().map(|a| {
+            let v = pairs
+                .iter()
+                .find(|(k, _)| *k == a.name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null);
+            (a.name.clone(), v)
+        }));
+        RawValue::msgpack(msgpack::encode(&value, &schema.block.implied_type()).unwrap())
+    }
+
+    fn string_arg(text: &str) -> RawValue {
+        RawValue::msgpack(msgpack::encode(&Value::from(text), &Type::String).unwrap())
+    }
+
+    #[test]
+    fn schemas_pass_the_engines_checks() {
+        let e = engine();
+        let metadata = e.metadata();
+        assert!(
+            metadata.diagnostics.is_empty(),
+            "{:?}",
+            metadata.diagnostics
+        );
+        assert_eq!(metadata.resources, vec!["xenapi_mac_address"]);
+        assert_eq!(metadata.functions, vec!["mac_address"]);
+    }
+
+    #[tokio::test]
+    async fn configure_with_nothing_set_succeeds_without_a_pool() {
+        let e = engine();
+        // Pulumi's bridge sends a null provider block when nothing is configured.
+        for config in [RawValue::default(), provider_config(&[])] {
+            let diags = e
+                .configure_provider(
+                    "1.0.0+pulumi-terraform-bridge",
+                    &config,
+                    ClientCapabilities::default(),
+                )
+                .await;
+            assert!(!diags.has_errors(), "{diags:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn configure_stores_a_config_that_records_unknown_values() {
+        let ctx =
+            crate::framework::Context::new(Default::default(), None, ClientCapabilities::default());
+        let config = Value::object([
+            (attr::URL, Value::unknown()),
+            (attr::USERNAME, Value::from("root")),
+            (attr::PASSWORD, Value::unknown()),
+            (attr::INSECURE, Value::Null),
+            (attr::CA_CERTIFICATE, Value::Null),
+            (attr::TLS_FINGERPRINT_SHA256, Value::Null),
+            (attr::MAC_PREFIX, Value::from("xensource")),
+        ]);
+        let req = ConfigureRequest {
+            config: &config,
+            terraform_version: "1.15.5",
+        };
+        let mut diags = Diagnostics::new();
+        let data = XenapiProvider::new()
+            .configure(&ctx, &req, &mut diags)
+            .await
+            .expect("configured");
+        assert!(!diags.has_errors(), "{diags:?}");
+        let stored = data.downcast::<ProviderConfig>().expect("a ProviderConfig");
+        assert_eq!(stored.username.as_deref(), Some("root"));
+        assert_eq!(
+            stored.mac_prefix().unwrap(),
+            crate::mac::MacPrefix::XenSource
+        );
+        assert_eq!(
+            stored.connection().unwrap_err(),
+            provider_config::ConfigError::Unknown(vec![attr::URL, attr::PASSWORD])
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_provider_settings_are_errors_with_paths() {
+        let e = engine();
+        let config = provider_config(&[
+            (attr::URL, Value::from("ftp://pool")),
+            (attr::INSECURE, Value::from(true)),
+            (attr::TLS_FINGERPRINT_SHA256, Value::from("ab".repeat(32))),
+            (attr::MAC_PREFIX, Value::from("aa:bb:cc")),
+        ]);
+        let diags = e.validate_provider_config(&config);
+        let paths: Vec<String> = diags
+            .iter()
+            .filter_map(|d| d.attribute.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(paths, vec!["url", "insecure", "mac_prefix"]);
+        let diags = e
+            .configure_provider("1.15.5", &config, ClientCapabilities::default())
+            .await;
+        assert!(diags.has_errors());
+    }
+
+    #[test]
+    fn mac_address_function_through_the_engine() {
+        let e = engine();
+        let out = e
+            .call_function("mac_address", &[string_arg("web-01/eth0")])
+            .unwrap();
+        assert_eq!(
+            msgpack::decode(&out.msgpack, &Type::String).unwrap(),
+            Value::from("16:d3:5f:73:10:51")
+        );
+        let out = e
+            .call_function(
+                "mac_address",
+                &[string_arg("web-01/eth1"), string_arg("xensource")],
+            )
+            .unwrap();
+        assert_eq!(
+            msgpack::decode(&out.msgpack, &Type::String).unwrap(),
+            Value::from("00:16:3e:a0:c7:9f")
+        );
+        let err = e
+            .call_function("mac_address", &[string_arg("s"), string_arg("01:00:00")])
+            .unwrap_err();
+        assert_eq!(err.argument, Some(1));
+        let err = e
+            .call_function(
+                "mac_address",
+                &[string_arg("s"), string_arg("local"), string_arg("local")],
+            )
+            .unwrap_err();
+        assert_eq!(err.argument, Some(2));
+        // A seed of the wrong type is a function error on argument 0.
+        let list = RawValue::msgpack(
+            msgpack::encode(
+                &Value::List(vec![Value::from("a")]),
+                &Type::list(Type::String),
+            )
+            .unwrap(),
+        );
+        let err = e.call_function("mac_address", &[list]).unwrap_err();
+        assert_eq!(err.argument, Some(0));
+    }
+}
