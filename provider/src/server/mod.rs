@@ -51,6 +51,9 @@ pub enum ServerError {
     /// Writing the handshake line failed.
     #[error("writing the handshake to stdout: {0}")]
     Stdout(std::io::Error),
+    /// Installing the signal handlers failed.
+    #[error("installing signal handlers: {0}")]
+    Signals(std::io::Error),
     /// The server task panicked or was aborted.
     #[error("server task: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -332,6 +335,7 @@ pub async fn serve_plugin(provider: Arc<dyn Provider>) -> Result<(), ServerError
         socket_group: env.socket_group.clone(),
     };
     let server = start(provider, opts).await?;
+    install_signal_handlers(server.shutdown_token(), false)?;
     {
         let mut out = std::io::stdout().lock();
         out.write_all(server.handshake_line().as_bytes())
@@ -339,7 +343,6 @@ pub async fn serve_plugin(provider: Arc<dyn Provider>) -> Result<(), ServerError
             .map_err(ServerError::Stdout)?;
     }
     tracing::debug!(socket = %server.socket_path().display(), tls = server.server_cert_der().is_some(), "plugin server started");
-    spawn_signal_handlers(server.shutdown_token(), false);
     server.wait().await
 }
 
@@ -357,6 +360,7 @@ pub async fn serve_debug(
     };
     let server = start(provider, opts).await?;
     let reattach = server.reattach_json(provider_address);
+    install_signal_handlers(server.shutdown_token(), true)?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -368,20 +372,25 @@ pub async fn serve_debug(
         .and_then(|()| out.flush())
         .map_err(ServerError::Stdout)?;
     }
-    spawn_signal_handlers(server.shutdown_token(), true);
     server.wait().await
 }
 
 /// SIGINT: ignored in plugin mode (Ctrl-C reaches the whole process group, and
 /// Terraform stops us itself with StopProvider and Shutdown); stops the server
 /// in debug mode. SIGTERM always stops the server (removing the socket).
-fn spawn_signal_handlers(shutdown: CancellationToken, sigint_stops: bool) {
+///
+/// The handlers are registered before this returns, so call it before printing
+/// the handshake: a signal right after the handshake must not kill us.
+fn install_signal_handlers(
+    shutdown: CancellationToken,
+    sigint_stops: bool,
+) -> Result<(), ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Signals)?;
+    let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signals)?;
     let token = shutdown.clone();
     tokio::spawn(async move {
-        loop {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
+        while int.recv().await.is_some() {
             if sigint_stops {
                 tracing::info!("interrupt: stopping");
                 token.cancel();
@@ -391,12 +400,10 @@ fn spawn_signal_handlers(shutdown: CancellationToken, sigint_stops: bool) {
         }
     });
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate())
-            && term.recv().await.is_some()
-        {
+        if term.recv().await.is_some() {
             tracing::info!("SIGTERM: stopping");
             shutdown.cancel();
         }
     });
+    Ok(())
 }
