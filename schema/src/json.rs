@@ -82,134 +82,157 @@ fn decode_json(
     if depth > MAX_DEPTH {
         return Err(DecodeError::new(p, "JSON nesting too deep"));
     }
-    if let Json::Null = j {
-        return Ok(Value::Null);
+    match (ty, j) {
+        (_, Json::Null) => Ok(Value::Null),
+        (Type::Dynamic, _) => decode_dynamic(j, p, opts, depth),
+        (Type::Bool, Json::Bool(b)) => Ok(Value::Bool(*b)),
+        (Type::Bool, Json::String(s)) if s == "true" => Ok(Value::Bool(true)),
+        (Type::Bool, Json::String(s)) if s == "false" => Ok(Value::Bool(false)),
+        (Type::Number, Json::Number(s) | Json::String(s)) => Ok(Value::Number(parse_number(s, p)?)),
+        (Type::String, Json::String(s) | Json::Number(s)) => Ok(Value::String(s.clone())),
+        (Type::String, Json::Bool(b)) => Ok(Value::String(b.to_string())),
+        (Type::List(et), Json::Array(items)) => {
+            decode_items(items, et, p, opts, depth).map(Value::List)
+        }
+        (Type::Set(et), Json::Array(items)) => {
+            decode_items(items, et, p, opts, depth).map(|v| Value::Set(dedup_set(v)))
+        }
+        (Type::Tuple(ets), Json::Array(items)) => decode_tuple(items, ets, p, opts, depth),
+        (Type::Map(et), Json::Object(members)) => decode_map(members, et, p, opts, depth),
+        (Type::Object(ot), Json::Object(members)) => {
+            decode_object(members, &ot.attributes, p, opts, depth)
+        }
+        _ => Err(mismatch(p, ty, j)),
     }
-    match ty {
-        Type::Dynamic => {
-            let Json::Object(members) = j else {
+}
+
+#[inline(never)]
+fn decode_dynamic(
+    j: &Json,
+    p: &AttributePath,
+    opts: DecodeOptions,
+    depth: usize,
+) -> Result<Value, DecodeError> {
+    let Json::Object(members) = j else {
+        return Err(DecodeError::new(
+            p,
+            "dynamic value must be a JSON object {\"value\": ..., \"type\": ...}",
+        ));
+    };
+    let (mut t, mut v) = (None, None);
+    for (k, val) in members {
+        match k.as_str() {
+            "type" => t = Some(val),
+            "value" => v = Some(val),
+            other => {
                 return Err(DecodeError::new(
                     p,
-                    "dynamic value must be a JSON object {\"value\": ..., \"type\": ...}",
-                ));
-            };
-            let (mut t, mut v) = (None, None);
-            for (k, val) in members {
-                match k.as_str() {
-                    "type" => t = Some(val),
-                    "value" => v = Some(val),
-                    other => {
-                        return Err(DecodeError::new(
-                            p,
-                            format!("invalid key {other:?} in dynamically-typed value"),
-                        ));
-                    }
-                }
-            }
-            let t =
-                t.ok_or_else(|| DecodeError::new(p, "missing type in dynamically-typed value"))?;
-            let v =
-                v.ok_or_else(|| DecodeError::new(p, "missing value in dynamically-typed value"))?;
-            let inner_ty = Type::from_json_value(t, 0)
-                .map_err(|e| DecodeError::new(p, format!("dynamic value: {e}")))?;
-            let inner = decode_json(v, &inner_ty, p, opts, depth + 1)?;
-            Ok(Value::Dynamic(Box::new(inner_ty), Box::new(inner)))
-        }
-        Type::Bool => match j {
-            Json::Bool(b) => Ok(Value::Bool(*b)),
-            Json::String(s) if s == "true" => Ok(Value::Bool(true)),
-            Json::String(s) if s == "false" => Ok(Value::Bool(false)),
-            _ => Err(mismatch(p, ty, j)),
-        },
-        Type::Number => match j {
-            Json::Number(s) | Json::String(s) => Ok(Value::Number(parse_number(s, p)?)),
-            _ => Err(mismatch(p, ty, j)),
-        },
-        Type::String => match j {
-            Json::String(s) | Json::Number(s) => Ok(Value::String(s.clone())),
-            Json::Bool(b) => Ok(Value::String(b.to_string())),
-            _ => Err(mismatch(p, ty, j)),
-        },
-        Type::List(et) | Type::Set(et) => {
-            let Json::Array(items) = j else {
-                return Err(mismatch(p, ty, j));
-            };
-            let mut vals = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                vals.push(decode_json(
-                    item,
-                    et,
-                    &p.clone().index(i as i64),
-                    opts,
-                    depth + 1,
-                )?);
-            }
-            Ok(if matches!(ty, Type::Set(_)) {
-                Value::Set(dedup_set(vals))
-            } else {
-                Value::List(vals)
-            })
-        }
-        Type::Tuple(ets) => {
-            let Json::Array(items) = j else {
-                return Err(mismatch(p, ty, j));
-            };
-            if items.len() != ets.len() {
-                return Err(DecodeError::new(
-                    p,
-                    format!("tuple needs {} elements, found {}", ets.len(), items.len()),
+                    format!("invalid key {other:?} in dynamically-typed value"),
                 ));
             }
-            let mut vals = Vec::with_capacity(items.len());
-            for (i, (item, et)) in items.iter().zip(ets).enumerate() {
-                vals.push(decode_json(
-                    item,
-                    et,
-                    &p.clone().index(i as i64),
-                    opts,
-                    depth + 1,
-                )?);
-            }
-            Ok(Value::Tuple(vals))
-        }
-        Type::Map(et) => {
-            let Json::Object(members) = j else {
-                return Err(mismatch(p, ty, j));
-            };
-            let mut m = BTreeMap::new();
-            for (k, item) in members {
-                let ep = p.clone().key(k);
-                let v = decode_json(item, et, &ep, opts, depth + 1)?;
-                if m.insert(k.clone(), v).is_some() {
-                    return Err(DecodeError::new(&ep, "duplicate map key"));
-                }
-            }
-            Ok(Value::Map(m))
-        }
-        Type::Object(ot) => {
-            let Json::Object(members) = j else {
-                return Err(mismatch(p, ty, j));
-            };
-            let mut m = BTreeMap::new();
-            for (k, item) in members {
-                let ep = p.clone().attr(k);
-                let Some(aty) = ot.attributes.get(k) else {
-                    if opts.ignore_unknown_attributes {
-                        continue;
-                    }
-                    return Err(DecodeError::new(p, format!("unsupported attribute {k:?}")));
-                };
-                let v = decode_json(item, aty, &ep, opts, depth + 1)?;
-                if m.insert(k.clone(), v).is_some() {
-                    return Err(DecodeError::new(&ep, "duplicate object attribute"));
-                }
-            }
-            for k in ot.attributes.keys() {
-                m.entry(k.clone()).or_insert(Value::Null);
-            }
-            Ok(Value::Object(m))
         }
     }
+    let t = t.ok_or_else(|| DecodeError::new(p, "missing type in dynamically-typed value"))?;
+    let v = v.ok_or_else(|| DecodeError::new(p, "missing value in dynamically-typed value"))?;
+    let inner_ty = Type::from_json_value(t, 0)
+        .map_err(|e| DecodeError::new(p, format!("dynamic value: {e}")))?;
+    let inner = decode_json(v, &inner_ty, p, opts, depth + 1)?;
+    Ok(Value::Dynamic(Box::new(inner_ty), Box::new(inner)))
+}
+
+#[inline(never)]
+fn decode_items(
+    items: &[Json],
+    et: &Type,
+    p: &AttributePath,
+    opts: DecodeOptions,
+    depth: usize,
+) -> Result<Vec<Value>, DecodeError> {
+    let mut vals = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        vals.push(decode_json(
+            item,
+            et,
+            &p.clone().index(i as i64),
+            opts,
+            depth + 1,
+        )?);
+    }
+    Ok(vals)
+}
+
+#[inline(never)]
+fn decode_tuple(
+    items: &[Json],
+    ets: &[Type],
+    p: &AttributePath,
+    opts: DecodeOptions,
+    depth: usize,
+) -> Result<Value, DecodeError> {
+    if items.len() != ets.len() {
+        return Err(DecodeError::new(
+            p,
+            format!("tuple needs {} elements, found {}", ets.len(), items.len()),
+        ));
+    }
+    let mut vals = Vec::with_capacity(items.len());
+    for (i, (item, et)) in items.iter().zip(ets).enumerate() {
+        vals.push(decode_json(
+            item,
+            et,
+            &p.clone().index(i as i64),
+            opts,
+            depth + 1,
+        )?);
+    }
+    Ok(Value::Tuple(vals))
+}
+
+#[inline(never)]
+fn decode_map(
+    members: &[(String, Json)],
+    et: &Type,
+    p: &AttributePath,
+    opts: DecodeOptions,
+    depth: usize,
+) -> Result<Value, DecodeError> {
+    let mut m = BTreeMap::new();
+    for (k, item) in members {
+        let ep = p.clone().key(k);
+        let v = decode_json(item, et, &ep, opts, depth + 1)?;
+        if m.insert(k.clone(), v).is_some() {
+            return Err(DecodeError::new(&ep, "duplicate map key"));
+        }
+    }
+    Ok(Value::Map(m))
+}
+
+#[inline(never)]
+fn decode_object(
+    members: &[(String, Json)],
+    attrs: &BTreeMap<String, Type>,
+    p: &AttributePath,
+    opts: DecodeOptions,
+    depth: usize,
+) -> Result<Value, DecodeError> {
+    let mut m = BTreeMap::new();
+    for (k, item) in members {
+        let ep = p.clone().attr(k);
+        let Some(aty) = attrs.get(k) else {
+            if opts.ignore_unknown_attributes {
+                continue;
+            }
+            return Err(DecodeError::new(p, format!("unsupported attribute {k:?}")));
+        };
+        let v = decode_json(item, aty, &ep, opts, depth + 1)?;
+        if m.insert(k.clone(), v).is_some() {
+            return Err(DecodeError::new(&ep, "duplicate object attribute"));
+        }
+    }
+    for k in attrs.keys() {
+        m.entry(k.clone()).or_insert(Value::Null);
+    }
+    Ok(Value::Object(m))
 }
 
 fn encode_value(

@@ -92,63 +92,69 @@ impl Parser<'_> {
             Some(b't') => self.lit("true", Json::Bool(true)),
             Some(b'f') => self.lit("false", Json::Bool(false)),
             Some(b'"') => Ok(Json::String(self.string()?)),
-            Some(b'[') => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.s.get(self.pos) == Some(&b']') {
+            Some(b'[') => self.array(depth),
+            Some(b'{') => self.object(depth),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+
+    #[inline(never)]
+    fn array(&mut self, depth: usize) -> Result<Json, JsonError> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.s.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            return Ok(Json::Array(items));
+        }
+        loop {
+            self.ws();
+            items.push(self.value(depth + 1)?);
+            self.ws();
+            match self.s.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
                     self.pos += 1;
                     return Ok(Json::Array(items));
                 }
-                loop {
-                    self.ws();
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.s.get(self.pos) {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(Json::Array(items));
-                        }
-                        _ => return Err(self.err("expected ',' or ']'")),
-                    }
-                }
+                _ => return Err(self.err("expected ',' or ']'")),
             }
-            Some(b'{') => {
-                self.pos += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.s.get(self.pos) == Some(&b'}') {
+        }
+    }
+
+    #[inline(never)]
+    fn object(&mut self, depth: usize) -> Result<Json, JsonError> {
+        self.pos += 1;
+        let mut members = Vec::new();
+        self.ws();
+        if self.s.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            return Ok(Json::Object(members));
+        }
+        loop {
+            self.ws();
+            if self.s.get(self.pos) != Some(&b'"') {
+                return Err(self.err("expected object key string"));
+            }
+            let k = self.string()?;
+            self.ws();
+            if self.s.get(self.pos) != Some(&b':') {
+                return Err(self.err("expected ':'"));
+            }
+            self.pos += 1;
+            self.ws();
+            let v = self.value(depth + 1)?;
+            members.push((k, v));
+            self.ws();
+            match self.s.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
                     self.pos += 1;
                     return Ok(Json::Object(members));
                 }
-                loop {
-                    self.ws();
-                    if self.s.get(self.pos) != Some(&b'"') {
-                        return Err(self.err("expected object key string"));
-                    }
-                    let k = self.string()?;
-                    self.ws();
-                    if self.s.get(self.pos) != Some(&b':') {
-                        return Err(self.err("expected ':'"));
-                    }
-                    self.pos += 1;
-                    self.ws();
-                    let v = self.value(depth + 1)?;
-                    members.push((k, v));
-                    self.ws();
-                    match self.s.get(self.pos) {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(Json::Object(members));
-                        }
-                        _ => return Err(self.err("expected ',' or '}'")),
-                    }
-                }
+                _ => return Err(self.err("expected ',' or '}'")),
             }
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.err("unexpected character")),
         }
     }
 

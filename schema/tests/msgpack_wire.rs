@@ -463,3 +463,37 @@ fn value_type_mismatches_are_encode_errors() {
     let right_dyn = Value::Dynamic(Box::new(Type::String), Box::new("a".into()));
     assert_eq!(enc(&right_dyn, &Type::String), "a1 61");
 }
+
+#[test]
+fn maximum_depth_fits_a_small_thread_stack() {
+    // Just below the limit, worst case (dynamic wrappers), on a 1 MiB stack:
+    // the limit must protect callers in debug builds too.
+    let ok = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(|| {
+            let levels = msgpack::MAX_DEPTH;
+            let mut bytes = Vec::new();
+            for _ in 0..levels {
+                bytes.extend_from_slice(&[0x92, 0xc4, 0x09]);
+                bytes.extend_from_slice(b"\"dynamic\"");
+            }
+            bytes.push(0xc0);
+            let v = msgpack::decode(&bytes, &Type::Dynamic).unwrap();
+            let again = msgpack::encode(&v, &Type::Dynamic).unwrap();
+            assert_eq!(again, bytes);
+            let j = schema::json::encode(&v, &Type::Dynamic).unwrap();
+            assert_eq!(schema::json::decode(&j, &Type::Dynamic).unwrap(), v);
+            let mut t = Type::String;
+            for _ in 0..msgpack::MAX_DEPTH {
+                t = Type::list(t);
+            }
+            let mut bytes = vec![0x91; msgpack::MAX_DEPTH];
+            bytes.extend_from_slice(&[0xa1, b'x']);
+            let v = msgpack::decode(&bytes, &t).unwrap();
+            let j = schema::json::encode(&v, &t).unwrap();
+            assert_eq!(schema::json::decode(&j, &t).unwrap(), v);
+        })
+        .unwrap()
+        .join();
+    assert!(ok.is_ok());
+}
