@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
         Type::map(Type::String),
         Type::object([
             ("a", Type::String),
-            ("b", Type::list(Type::object([("c", Type::Number), ("d", Type::Dynamic)]))),
+            (
+                "b",
+                Type::list(Type::object([("c", Type::Number), ("d", Type::Dynamic)])),
+            ),
             ("e", Type::set(Type::String)),
         ]),
         Type::tuple([Type::Bool, Type::Number]),
