@@ -10,6 +10,7 @@ pub mod framework;
 pub mod functions;
 pub mod logging;
 pub mod mac;
+pub mod pool;
 pub mod provider_config;
 pub mod resources;
 pub mod server;
