@@ -1027,3 +1027,31 @@ async fn apply_without_configure_is_a_diagnostic() {
     assert_eq!(state, Value::Null);
     server.shutdown().await.unwrap();
 }
+
+/// Leftover unknowns after apply: with an error (partial create) they are
+/// stored as null; without one it is reported as a provider bug.
+#[tokio::test]
+async fn apply_results_never_carry_unknowns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = start(dir.path(), None).await;
+    let mut c = plain_client(server.socket_path()).await;
+    configure(&mut c, "1.15.5", terraform_caps()).await;
+    for (name, summary) in [
+        ("partial", "Half done"),
+        (
+            "buggy",
+            "Provider returned invalid result object after apply",
+        ),
+    ] {
+        let config = thing(&[("name", Value::from(name))]);
+        let p = plan(&mut c, &Value::Null, &config, b"", terraform_caps()).await;
+        let (state, _, diags) = apply(&mut c, &Value::Null, &p.state, &config, &p.private).await;
+        let e = errors(&diags);
+        assert_eq!(e.len(), 1, "{diags:?}");
+        assert_eq!(e[0].summary, summary);
+        assert!(state.is_wholly_known());
+        assert_eq!(state.get("name"), Some(&Value::from(name)));
+        assert_eq!(state.get("id"), Some(&Value::Null));
+    }
+    server.shutdown().await.unwrap();
+}

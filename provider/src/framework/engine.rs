@@ -680,8 +680,8 @@ impl Engine {
             out.new_state = prior_state.clone();
             return out;
         };
-        // Apply always runs with the capabilities of a modern client: the engine
-        // never defers at apply time, and write-only values are never stored.
+        // ApplyResourceChange carries no client capabilities; nothing at apply
+        // time depends on them (no deferral; write-only values are never stored).
         let ctx = self.context(ClientCapabilities::default());
         let new = if planned.is_null() {
             if prior.is_null() {
@@ -716,13 +716,18 @@ impl Engine {
         let mut state = new.state;
         plan::null_write_only(&r.schema.block, &mut state);
         if !state.is_wholly_known() {
-            diags.error(
-                "Provider returned invalid result object after apply",
-                format!(
-                    "After applying this {type_name}, some computed values are still unknown. \
-                     This is a bug in the provider."
-                ),
-            );
+            // State cannot hold unknowns. With errors (a partial create), store
+            // what is known, as Terraform does; without, it is a provider bug.
+            if !diags.has_errors() {
+                diags.error(
+                    "Provider returned invalid result object after apply",
+                    format!(
+                        "After applying this {type_name}, some computed values are still \
+                         unknown. This is a bug in the provider."
+                    ),
+                );
+            }
+            plan::unknown_as_null(&mut state);
         }
         if let Some(p) = new.private {
             out.private = p;

@@ -263,6 +263,19 @@ fn mark_elements(
     }
 }
 
+/// Replaces every unknown value (at any depth) with null.
+pub fn unknown_as_null(value: &mut Value) {
+    match value {
+        Value::Unknown(_) => *value = Value::Null,
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
+            items.iter_mut().for_each(unknown_as_null)
+        }
+        Value::Map(items) | Value::Object(items) => items.values_mut().for_each(unknown_as_null),
+        Value::Dynamic(_, inner) => unknown_as_null(inner),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+    }
+}
+
 /// The value at `path`, treating a missing step as null.
 fn at<'v>(value: &'v Value, path: &AttributePath) -> &'v Value {
     value.get_path(path).unwrap_or(&Value::Null)
@@ -312,5 +325,202 @@ pub fn default_plan(
         planned_state: planned,
         requires_replace,
         planned_private: prior_private.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schema::{Attribute, Block, NestedBlock, Nesting, Type};
+
+    fn block() -> Block {
+        Block::new()
+            .attribute(Attribute::computed("id", Type::String).description("d"))
+            .attribute(Attribute::required("name", Type::String).description("d"))
+            .attribute(Attribute::optional_computed("mode", Type::String).description("d"))
+            .attribute(
+                Attribute::optional("password", Type::String)
+                    .write_only()
+                    .description("d"),
+            )
+            .attribute(
+                Attribute::nested_optional(
+                    "nics",
+                    Nesting::List,
+                    vec![
+                        Attribute::required("network", Type::String).description("d"),
+                        Attribute::computed("mac", Type::String).description("d"),
+                        Attribute::optional("token", Type::String)
+                            .write_only()
+                            .description("d"),
+                    ],
+                )
+                .description("d"),
+            )
+            .block(NestedBlock::map(
+                "disk",
+                Block::new()
+                    .attribute(Attribute::required("size", Type::Number).description("d"))
+                    .attribute(Attribute::computed("uuid", Type::String).description("d")),
+            ))
+    }
+
+    fn nic(network: &str, mac: Value, token: Value) -> Value {
+        Value::object([
+            ("network", Value::from(network)),
+            ("mac", mac),
+            ("token", token),
+        ])
+    }
+
+    fn obj(id: Value, name: &str, mode: Value, password: Value, nics: Value, disk: Value) -> Value {
+        Value::object([
+            ("id", id),
+            ("name", Value::from(name)),
+            ("mode", mode),
+            ("password", password),
+            ("nics", nics),
+            ("disk", disk),
+        ])
+    }
+
+    fn disks(entries: &[(&str, i64, Value)]) -> Value {
+        Value::Map(
+            entries
+                .iter()
+                .map(|(k, size, uuid)| {
+                    (
+                        (*k).to_owned(),
+                        Value::object([("size", Value::from(*size)), ("uuid", uuid.clone())]),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn create_marks_computed_unknown_at_every_addressable_depth_and_nulls_write_only() {
+        let b = block();
+        let config = obj(
+            Value::Null,
+            "a",
+            Value::Null,
+            Value::from("pw"),
+            Value::List(vec![nic("n1", Value::Null, Value::from("tok"))]),
+            disks(&[("root", 10, Value::Null)]),
+        );
+        let plan = default_plan(&b, &Value::Null, &config, &config, &[], b"p");
+        let s = &plan.planned_state;
+        assert!(s.get("id").unwrap().is_unknown());
+        assert!(s.get("mode").unwrap().is_unknown());
+        assert_eq!(s.get("password"), Some(&Value::Null));
+        let nic0 = &s.get("nics").unwrap().as_elements().unwrap()[0];
+        assert!(nic0.get("mac").unwrap().is_unknown());
+        assert_eq!(nic0.get("token"), Some(&Value::Null));
+        assert_eq!(nic0.get("network"), Some(&Value::from("n1")));
+        let root = &s.get("disk").unwrap().as_map().unwrap()["root"];
+        assert!(root.get("uuid").unwrap().is_unknown());
+        assert!(plan.requires_replace.is_empty());
+        assert_eq!(plan.planned_private, b"p");
+        assert_eq!(
+            write_only_values(&b, &config),
+            vec![
+                AttributePath::new("password"),
+                AttributePath::new("nics").index(0).attr("token")
+            ]
+        );
+    }
+
+    #[test]
+    fn update_keeps_prior_when_unchanged_and_honours_modifiers() {
+        let b = block();
+        let prior = obj(
+            Value::from("i-1"),
+            "a",
+            Value::from("fast"),
+            Value::Null,
+            Value::Null,
+            disks(&[("root", 10, Value::from("u-1"))]),
+        );
+        // Terraform's proposed state carries prior computed values.
+        let config_same = obj(
+            Value::Null,
+            "a",
+            Value::Null,
+            Value::from("pw"),
+            Value::Null,
+            disks(&[("root", 10, Value::Null)]),
+        );
+        let proposed_same = obj(
+            Value::from("i-1"),
+            "a",
+            Value::from("fast"),
+            Value::from("pw"),
+            Value::Null,
+            disks(&[("root", 10, Value::from("u-1"))]),
+        );
+        let mods = [
+            PlanModifier::UseStateForUnknown(AttributePath::new("id")),
+            PlanModifier::RequiresReplace(AttributePath::new("name")),
+        ];
+        let p = default_plan(&b, &prior, &proposed_same, &config_same, &mods, b"");
+        assert_eq!(
+            p.planned_state, prior,
+            "no change: the prior state (write-only nulled)"
+        );
+        assert!(p.requires_replace.is_empty());
+
+        // A change of the disk size: computed values become unknown except id.
+        let proposed = obj(
+            Value::from("i-1"),
+            "a",
+            Value::from("fast"),
+            Value::Null,
+            Value::Null,
+            disks(&[("root", 20, Value::from("u-1"))]),
+        );
+        let config = obj(
+            Value::Null,
+            "a",
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            disks(&[("root", 20, Value::Null)]),
+        );
+        let p = default_plan(&b, &prior, &proposed, &config, &mods, b"");
+        assert_eq!(p.planned_state.get("id"), Some(&Value::from("i-1")));
+        assert!(p.planned_state.get("mode").unwrap().is_unknown());
+        assert!(
+            p.planned_state
+                .get_path(&AttributePath::new("disk").key("root").attr("uuid"))
+                .unwrap()
+                .is_unknown()
+        );
+        assert!(p.requires_replace.is_empty());
+
+        // A name change is a replacement.
+        let mut renamed = proposed.clone();
+        if let Value::Object(m) = &mut renamed {
+            m.insert("name".into(), Value::from("b"));
+        }
+        let p = default_plan(&b, &prior, &renamed, &config, &mods, b"");
+        assert_eq!(p.requires_replace, vec![AttributePath::new("name")]);
+    }
+
+    #[test]
+    fn unknown_as_null_reaches_everything() {
+        let mut v = Value::object([
+            ("a", Value::unknown()),
+            ("b", Value::List(vec![Value::unknown(), Value::from("x")])),
+            ("c", Value::Map([("k".to_owned(), Value::unknown())].into())),
+        ]);
+        assert!(!v.is_wholly_known());
+        unknown_as_null(&mut v);
+        assert!(v.is_wholly_known());
+        assert_eq!(v.get("a"), Some(&Value::Null));
+        assert_eq!(
+            v.get("b").unwrap().as_elements().unwrap()[1],
+            Value::from("x")
+        );
     }
 }

@@ -235,6 +235,15 @@ impl Resource for Thing {
                 () = tokio::time::sleep(Duration::from_secs(20)) => {}
             }
         }
+        if name == "partial" {
+            // Something was created, then a step failed: partial state + error.
+            diags.error("Half done", "The second step failed.");
+            return NewState::new(req.planned_state.clone());
+        }
+        if name == "buggy" {
+            // A provider bug: computed values left unknown without an error.
+            return NewState::new(req.planned_state.clone());
+        }
         if req.planned_private != b"planned" {
             diags.error("Private state lost", "planned_private did not arrive");
         }
