@@ -733,7 +733,9 @@ impl Client {
                 Err(e) => {
                     let e = e.without_url();
                     let connect = e.is_connect();
-                    if may_retry && (connect || kind == CallKind::Read) {
+                    // A refused certificate will be refused again: fail at once.
+                    let tls_refused = is_tls_error(&e);
+                    if may_retry && !tls_refused && (connect || kind == CallKind::Read) {
                         let d = retry.delay(attempt);
                         tracing::debug!(
                             attempt,
@@ -865,6 +867,25 @@ impl Client {
             }),
         }
     }
+}
+
+/// True if the error chain contains a TLS (rustls) failure, e.g. a refused certificate.
+pub(crate) fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        // io::Error hides its payload from `source()`: descend into it instead.
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 fn host_port(url: &Url) -> String {

@@ -59,6 +59,8 @@
 //! decoded leniently (missing fields default, unknown fields ignored, enums
 //! case-insensitive with unknown values kept), see [`records`] and [`wire`].
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod client;
 pub mod error;

@@ -264,3 +264,32 @@ async fn raw_vdi_upload_and_download() {
         .unwrap_err();
     assert!(!e.to_string().contains("session_id"), "{e}");
 }
+
+#[tokio::test]
+async fn raw_vdi_upload_follows_the_redirect_to_the_host_that_sees_the_sr() {
+    let lab = Lab::start().await;
+    let c = lab.client();
+    let srs = c
+        .sr()
+        .get_by_name_label("Local storage on lab-host-2")
+        .await
+        .unwrap();
+    assert_eq!(srs.len(), 1);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 7) as u8).collect();
+    let vdi = c
+        .vdi()
+        .create(&VdiCreate::new(&srs[0], "local-upload", data.len() as i64))
+        .await
+        .unwrap();
+    c.import_raw_vdi(&vdi, Bytes::from(data.clone()), Duration::from_secs(30))
+        .await
+        .unwrap();
+    // One PUT to the master (302), one to lab-host-2.
+    assert_eq!(c.call_counts()["PUT /import_raw_vdi"], 2);
+    let back = c
+        .export_raw_vdi(&vdi, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(back[..] == data[..]);
+    assert_eq!(c.call_counts()["GET /export_raw_vdi"], 2);
+}

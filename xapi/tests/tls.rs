@@ -34,6 +34,8 @@ async fn wrong_fingerprint_is_refused() {
         "{chain}"
     );
     assert!(!c.is_logged_in());
+    // A refused certificate is not retried.
+    assert_eq!(c.call_counts()["session.login_with_password"], 1);
 }
 
 #[tokio::test]
