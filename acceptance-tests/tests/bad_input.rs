@@ -15,16 +15,21 @@ fn with_valid(body: &str) -> String {
     config(&format!("{VALID}\n{body}"))
 }
 
-/// Some error diagnostic's source range covers text containing `needle`: the
-/// diagnostic carries the attribute (or argument) path and Terraform resolved
-/// it to the configuration.
+/// Some error diagnostic's source range covers text containing `needle`, or
+/// starts exactly at `needle` (Terraform points at the first token of a
+/// function argument): the diagnostic carries the attribute (or argument)
+/// path and Terraform resolved it to the configuration.
 fn points_at(needle: &'static str) -> impl Fn(&[Diagnostic], &str) -> Result<(), String> {
     move |diagnostics, source| {
         let hit = diagnostics.iter().filter(|d| d.is_error()).any(|d| {
-            d.range
-                .as_ref()
-                .is_some_and(|r| r.filename.ends_with("main.tf"))
-                && d.covered_text(source).is_some_and(|t| t.contains(needle))
+            let Some(range) = d.range.as_ref().filter(|r| r.filename.ends_with("main.tf")) else {
+                return false;
+            };
+            let starts_at_needle = usize::try_from(range.start.byte)
+                .ok()
+                .and_then(|start| source.get(start..))
+                .is_some_and(|rest| rest.starts_with(needle));
+            starts_at_needle || d.covered_text(source).is_some_and(|t| t.contains(needle))
         });
         if hit {
             Ok(())
@@ -148,7 +153,7 @@ output "bad" {
 "#,
             ))
             .expect_plan_error("(?i)invalid function argument|string required")
-            .diagnostics(points_at("seed-list")),
+            .diagnostics(points_at(r#"["seed-list"]"#)),
         )
         .step(
             Step::config(with_valid(
@@ -159,7 +164,7 @@ output "bad" {
 "#,
             ))
             .expect_plan_error("(?i)invalid function argument|string required")
-            .diagnostics(points_at("object")),
+            .diagnostics(points_at(r#"{ seed = "object" }"#)),
         )
         .step(
             Step::config(with_valid(
