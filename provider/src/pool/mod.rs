@@ -38,7 +38,7 @@ use xapi::{Client, Ref};
 
 pub use error::{Candidate, PoolError};
 pub use resolve::{candidates, is_template, looks_like_uuid};
-pub use snapshot::{Cached, Records, Snapshot};
+pub use snapshot::{Cached, ClassKey, Records, Snapshot};
 
 use crate::framework::Context;
 use crate::provider_config::{ConnectionSettings, ProviderConfig, TlsVerification};
@@ -228,6 +228,14 @@ impl Pool {
     pub async fn all<C: Cached>(&self) -> Result<Arc<Records<C>>, PoolError> {
         let client = self.client().await?;
         self.snapshot.all::<C>(client).await
+    }
+
+    /// Loads (or brings up to date) several classes with one `event.from`
+    /// call, e.g. everything a VM refresh needs:
+    /// `pool.prefetch(&[ClassKey::of::<xapi::Vm>(), ClassKey::of::<xapi::Vif>()])`.
+    pub async fn prefetch(&self, classes: &[ClassKey]) -> Result<(), PoolError> {
+        let client = self.client().await?;
+        self.snapshot.prefetch(client, classes).await
     }
 
     /// The record of one object, `None` when it no longer exists.

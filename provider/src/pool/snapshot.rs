@@ -160,69 +160,86 @@ impl Snapshot {
     /// Every record of class `C`, current within the freshness window.
     pub async fn all<C: Cached>(&self, client: &Client) -> Result<Arc<Records<C>>, PoolError> {
         let slot = self.slot::<C>();
-        slot.batched.store(true, Ordering::SeqCst);
+        self.sync_slots(client, vec![Box::new(slot.clone())])
+            .await?;
+        let guard = slot.state.lock().await;
+        Ok(guard
+            .as_ref()
+            .map(|cache| cache.records.clone())
+            .unwrap_or_default())
+    }
+
+    /// Brings several classes up to date with one `event.from` call (a
+    /// bootstrap of all of them when one is not loaded yet, else one delta
+    /// call) and marks them batched. Later [`Snapshot::all`] /
+    /// [`Snapshot::get`] of these classes are answered from memory.
+    pub async fn prefetch(&self, client: &Client, classes: &[ClassKey]) -> Result<(), PoolError> {
+        let slots = classes.iter().map(|k| (k.slot)(self)).collect();
+        self.sync_slots(client, slots).await
+    }
+
+    async fn sync_slots(
+        &self,
+        client: &Client,
+        mut slots: Vec<Box<dyn SlotOps>>,
+    ) -> Result<(), PoolError> {
+        // A fixed lock order (by class name) keeps concurrent prefetches of
+        // overlapping class sets from deadlocking.
+        slots.sort_by_key(|s| s.class());
+        slots.dedup_by_key(|s| s.class());
         let requested = Instant::now();
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let mut guard = slot.state.lock().await;
-        if let Some(cache) = guard.as_ref() {
-            let recent = cache.started >= requested
-                || requested.duration_since(cache.started) <= self.freshness;
-            if cache.epoch >= epoch && recent {
-                return Ok(cache.records.clone());
-            }
+        let mut guards = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            slot.mark_batched();
+            guards.push(slot.lock().await);
         }
+        let stale: Vec<usize> = (0..guards.len())
+            .filter(|&i| !guards[i].fresh(requested, epoch, self.freshness))
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let classes: Vec<String> = stale.iter().map(|&i| slots[i].class()).collect();
+        let names = classes.join(", ");
         let started = Instant::now();
         let sync_epoch = self.epoch.load(Ordering::SeqCst);
-        let classes = [event_class::<C>()];
-        let next = match guard.as_ref() {
-            Some(cache) => {
-                match client
-                    .event_from(&classes, &cache.token, Duration::ZERO)
-                    .await
-                {
-                    Ok(batch) => {
-                        let mut records = (*cache.records).clone();
-                        apply::<C>(&mut records, &batch.events)?;
-                        Some((batch.token, records))
-                    }
-                    // An expired or foreign token: start over.
-                    Err(e) if e.is(&xapi::ErrorCode::EventFromTokenParseFailure) => None,
-                    Err(e) if e.code().is_some_and(|c| c.as_str() == "EVENTS_LOST") => None,
-                    Err(e) => {
-                        return Err(PoolError::xapi(
-                            format!("reading changes of the {} objects", C::NAME),
-                            e,
-                        ));
-                    }
+        // Delta from the oldest token when every class is loaded. Events are
+        // current snapshots, so replaying a change a newer class already saw
+        // is harmless.
+        let tokens: Option<Vec<String>> = stale.iter().map(|&i| guards[i].token()).collect();
+        let delta = match tokens.and_then(|t| t.into_iter().min()) {
+            Some(token) => match client.event_from(&classes, &token, Duration::ZERO).await {
+                Ok(batch) => Some(batch),
+                // An expired or foreign token: start over.
+                Err(e) if e.is(&xapi::ErrorCode::EventFromTokenParseFailure) => None,
+                Err(e) if e.code().is_some_and(|c| c.as_str() == "EVENTS_LOST") => None,
+                Err(e) => {
+                    return Err(PoolError::xapi(format!("reading changes of {names}"), e));
                 }
-            }
+            },
             None => None,
         };
-        let (token, records) = match next {
-            Some(next) => next,
-            None => {
-                let batch = client
+        let (batch, bootstrap) = match delta {
+            Some(batch) => (batch, false),
+            None => (
+                client
                     .event_from(&classes, "", Duration::ZERO)
                     .await
-                    .map_err(|e| PoolError::xapi(format!("reading every {} object", C::NAME), e))?;
-                let mut records = Records::<C>::new();
-                apply::<C>(&mut records, &batch.events)?;
-                (batch.token, records)
-            }
+                    .map_err(|e| PoolError::xapi(format!("reading every {names} object"), e))?,
+                true,
+            ),
         };
-        let records = Arc::new(records);
-        *guard = Some(ClassCache {
-            token,
-            records: records.clone(),
-            started,
-            epoch: sync_epoch,
-        });
+        for &i in &stale {
+            guards[i].install(&batch.events, &batch.token, bootstrap, started, sync_epoch)?;
+        }
         tracing::debug!(
-            class = C::NAME,
-            objects = records.len(),
+            classes = %names,
+            events = batch.events.len(),
+            bootstrap,
             "pool snapshot synchronised"
         );
-        Ok(records)
+        Ok(())
     }
 
     /// Counts a targeted read; true when the class should be batched instead.
@@ -313,6 +330,112 @@ impl Snapshot {
             }
         }
         Ok(out)
+    }
+}
+
+/// A class to [`Snapshot::prefetch`]: `ClassKey::of::<xapi::Vm>()`.
+#[derive(Clone, Copy)]
+pub struct ClassKey {
+    name: &'static str,
+    slot: fn(&Snapshot) -> Box<dyn SlotOps>,
+}
+
+impl std::fmt::Debug for ClassKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClassKey({})", self.name)
+    }
+}
+
+impl ClassKey {
+    /// The key of class `C`.
+    pub fn of<C: Cached>() -> Self {
+        fn slot<C: Cached>(s: &Snapshot) -> Box<dyn SlotOps> {
+            Box::new(s.slot::<C>())
+        }
+        ClassKey {
+            name: C::NAME,
+            slot: slot::<C>,
+        }
+    }
+
+    /// The XAPI class name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A class slot with its record type erased (for multi-class syncs).
+trait SlotOps: Send + Sync {
+    fn class(&self) -> String;
+    fn mark_batched(&self);
+    fn lock(&self) -> BoxFuture<'_, Box<dyn LockedSlot + '_>>;
+}
+
+trait LockedSlot: Send {
+    fn fresh(&self, requested: Instant, epoch: u64, freshness: Duration) -> bool;
+    fn token(&self) -> Option<String>;
+    fn install(
+        &mut self,
+        events: &[xapi::Event],
+        token: &str,
+        bootstrap: bool,
+        started: Instant,
+        epoch: u64,
+    ) -> Result<(), PoolError>;
+}
+
+impl<C: Cached> SlotOps for Arc<ClassSlot<C>> {
+    fn class(&self) -> String {
+        event_class::<C>()
+    }
+
+    fn mark_batched(&self) {
+        self.batched.store(true, Ordering::SeqCst);
+    }
+
+    fn lock(&self) -> BoxFuture<'_, Box<dyn LockedSlot + '_>> {
+        Box::pin(async move { Box::new(self.state.lock().await) as Box<dyn LockedSlot + '_> })
+    }
+}
+
+impl<C: Cached> LockedSlot for tokio::sync::MutexGuard<'_, Option<ClassCache<C>>> {
+    fn fresh(&self, requested: Instant, epoch: u64, freshness: Duration) -> bool {
+        match self.as_ref() {
+            None => false,
+            Some(cache) => {
+                let recent = cache.started >= requested
+                    || requested.duration_since(cache.started) <= freshness;
+                cache.epoch >= epoch && recent
+            }
+        }
+    }
+
+    fn token(&self) -> Option<String> {
+        self.as_ref().map(|c| c.token.clone())
+    }
+
+    fn install(
+        &mut self,
+        events: &[xapi::Event],
+        token: &str,
+        bootstrap: bool,
+        started: Instant,
+        epoch: u64,
+    ) -> Result<(), PoolError> {
+        let mut records = match (bootstrap, self.as_ref()) {
+            (false, Some(cache)) => (*cache.records).clone(),
+            _ => Records::<C>::new(),
+        };
+        apply::<C>(&mut records, events)?;
+        **self = Some(ClassCache {
+            token: token.to_string(),
+            records: Arc::new(records),
+            started,
+            epoch,
+        });
+        Ok(())
     }
 }
 
