@@ -14,6 +14,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::records::*;
 use crate::refs::*;
+use crate::wire::DateTime;
 
 macro_rules! common_reads {
     ($class:ty) => {
@@ -481,6 +482,25 @@ impl VmApi<'_> {
             .await
     }
 
+    /// `VM.shutdown`: clean shutdown, falling back to hard shutdown after XAPI's timeout.
+    pub async fn shutdown(&self, vm: &VmRef) -> Result<()> {
+        self.c.call_void("VM.shutdown", vec![json!(vm)]).await
+    }
+
+    /// `VM.get_allowed_VIF_devices`: free VIF device numbers.
+    pub async fn get_allowed_vif_devices(&self, vm: &VmRef) -> Result<Vec<String>> {
+        self.c
+            .call_as("VM.get_allowed_VIF_devices", vec![json!(vm)])
+            .await
+    }
+
+    /// `VM.get_allowed_VBD_devices`: free VBD userdevice numbers.
+    pub async fn get_allowed_vbd_devices(&self, vm: &VmRef) -> Result<Vec<String>> {
+        self.c
+            .call_as("VM.get_allowed_VBD_devices", vec![json!(vm)])
+            .await
+    }
+
     /// `VM.clean_shutdown` (needs guest cooperation).
     pub async fn clean_shutdown(&self, vm: &VmRef) -> Result<()> {
         self.c.call_void("VM.clean_shutdown", vec![json!(vm)]).await
@@ -519,25 +539,6 @@ impl VmApi<'_> {
     /// `Async.VM.hard_reboot`.
     pub async fn hard_reboot_async(&self, vm: &VmRef) -> Result<TaskRef> {
         self.c.start_async("VM.hard_reboot", vec![json!(vm)]).await
-    }
-
-    /// `VM.sysprep(vm, unattend, timeout)` as an async task, waiting up to `wait`.
-    /// The unattend content is never logged.
-    pub async fn sysprep(
-        &self,
-        vm: &VmRef,
-        unattend: &str,
-        timeout_secs: f64,
-        wait: Duration,
-    ) -> Result<()> {
-        self.c
-            .run_async(
-                "VM.sysprep",
-                vec![json!(vm), json!(unattend), json!(timeout_secs)],
-                wait,
-            )
-            .await
-            .map(|_| ())
     }
 }
 
@@ -613,6 +614,16 @@ impl VifApi<'_> {
     /// `VIF.unplug` (running VM).
     pub async fn unplug(&self, vif: &VifRef) -> Result<()> {
         self.c.call_void("VIF.unplug", vec![json!(vif)]).await
+    }
+    /// `VIF.unplug_force` (running VM).
+    pub async fn unplug_force(&self, vif: &VifRef) -> Result<()> {
+        self.c.call_void("VIF.unplug_force", vec![json!(vif)]).await
+    }
+    /// `VIF.move(vif, network)`: moves the VIF to another network (also live).
+    pub async fn move_to(&self, vif: &VifRef, network: &NetworkRef) -> Result<()> {
+        self.c
+            .call_void("VIF.move", vec![json!(vif), json!(network)])
+            .await
     }
     /// `VIF.add_to_other_config`.
     pub async fn add_to_other_config(&self, vif: &VifRef, key: &str, value: &str) -> Result<()> {
@@ -694,6 +705,12 @@ impl VdiApi<'_> {
     pub async fn resize(&self, vdi: &VdiRef, size: i64) -> Result<()> {
         self.c
             .call_void("VDI.resize", vec![json!(vdi), json!(size)])
+            .await
+    }
+    /// `VDI.resize_online(vdi, size)`: grows a VDI attached to a running VM.
+    pub async fn resize_online(&self, vdi: &VdiRef, size: i64) -> Result<()> {
+        self.c
+            .call_void("VDI.resize_online", vec![json!(vdi), json!(size)])
             .await
     }
     /// `VDI.set_name_label`.
@@ -819,6 +836,18 @@ impl VbdApi<'_> {
     pub async fn unplug(&self, vbd: &VbdRef) -> Result<()> {
         self.c.call_void("VBD.unplug", vec![json!(vbd)]).await
     }
+    /// `VBD.set_bootable`.
+    pub async fn set_bootable(&self, vbd: &VbdRef, value: bool) -> Result<()> {
+        self.c
+            .call_void("VBD.set_bootable", vec![json!(vbd), json!(value)])
+            .await
+    }
+    /// `VBD.set_mode` (VM halted).
+    pub async fn set_mode(&self, vbd: &VbdRef, mode: VbdMode) -> Result<()> {
+        self.c
+            .call_void("VBD.set_mode", vec![json!(vbd), json!(mode)])
+            .await
+    }
     /// `VBD.unplug_force` (running VM).
     pub async fn unplug_force(&self, vbd: &VbdRef) -> Result<()> {
         self.c.call_void("VBD.unplug_force", vec![json!(vbd)]).await
@@ -925,6 +954,14 @@ impl MessageApi<'_> {
     /// `message.get_all_records`.
     pub async fn get_all_records(&self) -> Result<BTreeMap<MessageRef, MessageRecord>> {
         self.c.get_all_records::<Message>().await
+    }
+    /// `message.get_since(since)`: messages newer than a XAPI datetime.
+    pub async fn get_since(&self, since: &DateTime) -> Result<BTreeMap<MessageRef, MessageRecord>> {
+        let m: BTreeMap<String, MessageRecord> = self
+            .c
+            .call_as("message.get_since", vec![json!(since)])
+            .await?;
+        Ok(m.into_iter().map(|(k, v)| (Ref::new(k), v)).collect())
     }
     /// `message.get_record`.
     pub async fn get_record(&self, r: &MessageRef) -> Result<MessageRecord> {

@@ -851,6 +851,41 @@ impl Client {
             .await
     }
 
+    /// `<class>.set_<field>(self, value)`: the generated setter of any RW field.
+    pub async fn set_field<C: Class>(&self, r: &Ref<C>, field: &str, value: Value) -> Result<()> {
+        self.call_void(&format!("{}.set_{field}", C::NAME), vec![json!(r), value])
+            .await
+    }
+
+    /// `<class>.add_to_<field>(self, key, value)` (`MAP_DUPLICATE_KEY` if the key exists).
+    pub async fn add_to_map<C: Class>(
+        &self,
+        r: &Ref<C>,
+        field: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        self.call_void(
+            &format!("{}.add_to_{field}", C::NAME),
+            vec![json!(r), json!(key), json!(value)],
+        )
+        .await
+    }
+
+    /// `<class>.remove_from_<field>(self, key)` (no-op if absent).
+    pub async fn remove_from_map<C: Class>(
+        &self,
+        r: &Ref<C>,
+        field: &str,
+        key: &str,
+    ) -> Result<()> {
+        self.call_void(
+            &format!("{}.remove_from_{field}", C::NAME),
+            vec![json!(r), json!(key)],
+        )
+        .await
+    }
+
     /// `system.listMethods` (no session): every method the server offers.
     pub async fn list_methods(&self) -> Result<Vec<String>> {
         match self

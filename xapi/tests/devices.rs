@@ -27,6 +27,9 @@ async fn vif_create_validate_destroy() {
         1
     );
 
+    let free = c.vm().get_allowed_vif_devices(&vm).await.unwrap();
+    assert!(free.contains(&"0".to_string()), "{free:?}");
+
     // Provider-chosen MAC.
     let mut args = VifCreate::new(&vm, net, 0, "06:5c:a1:3f:00:2b");
     args.other_config.insert("owner".into(), "test".into());
@@ -81,7 +84,30 @@ async fn vif_create_validate_destroy() {
         .unwrap();
     c.vif().unplug(&auto).await.unwrap();
     c.vif().plug(&auto).await.unwrap();
+    c.vif().unplug_force(&auto).await.unwrap();
+    // Move to the other network (works live).
+    let (other, _) = nets.iter().find(|(r, _)| *r != net).unwrap();
+    c.vif().move_to(&auto, other).await.unwrap();
+    assert_eq!(&c.vif().get_record(&auto).await.unwrap().network, other);
     c.vm().hard_shutdown(&vm).await.unwrap();
+
+    // Generic field and map helpers.
+    c.add_to_map::<xapi::Vif>(&vif, "other_config", "extra", "1")
+        .await
+        .unwrap();
+    c.remove_from_map::<xapi::Vif>(&vif, "other_config", "owner")
+        .await
+        .unwrap();
+    let oc = c.vif().get_record(&vif).await.unwrap().other_config;
+    assert_eq!(oc.get("extra").map(String::as_str), Some("1"));
+    assert!(!oc.contains_key("owner"));
+    c.set_field::<xapi::Vif>(&vif, "other_config", serde_json::json!({"only": "this"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.vif().get_record(&vif).await.unwrap().other_config.len(),
+        1
+    );
 
     c.vif().destroy(&auto).await.unwrap();
     c.vif().destroy(&vif).await.unwrap();
@@ -168,6 +194,11 @@ async fn vdi_and_vbd_lifecycle() {
     c.wait_for::<xapi::Vm>(&vm, Duration::from_secs(30), |r| !r.guest_metrics.is_null())
         .await
         .unwrap();
+    c.vdi().resize_online(&vdi, 3 * GIB).await.unwrap();
+    assert_eq!(
+        c.vdi().get_record(&vdi).await.unwrap().virtual_size,
+        3 * GIB
+    );
     c.vbd().unplug(&vbd).await.unwrap();
     let e = c.vbd().unplug(&vbd).await.unwrap_err();
     assert!(e.is(&ErrorCode::DeviceAlreadyDetached), "{e}");

@@ -484,6 +484,7 @@ async fn power_operations() {
     let lab = Lab::start().await;
     let c = lab.client();
     let vm = new_vm(&c, "power").await;
+    let vm2 = new_vm(&c, "power-2").await;
     let hosts = c.host().get_all_records().await.unwrap();
     let host2 = hosts
         .iter()
@@ -560,8 +561,22 @@ async fn power_operations() {
     c.vm().hard_shutdown(&vm).await.unwrap();
     c.vm().destroy(&vm).await.unwrap();
 
+    // VM.shutdown: clean with hard fallback.
+    c.vm().start(&vm2, false, false).await.unwrap();
+    c.vm().shutdown(&vm2).await.unwrap();
+    assert_eq!(
+        c.vm().get_record(&vm2).await.unwrap().power_state,
+        PowerState::Halted
+    );
+
     // Start/stop leave messages.
     let msgs = c.message().get_all_records().await.unwrap();
+    let since = c
+        .message()
+        .get_since(&xapi::DateTime("19700101T00:00:00Z".into()))
+        .await
+        .unwrap();
+    assert_eq!(since.len(), msgs.len());
     assert!(msgs.values().any(|m| m.name == "VM_STARTED"));
     let (mref, m) = msgs.iter().next().unwrap();
     assert_eq!(c.message().get_record(mref).await.unwrap().uuid, m.uuid);
