@@ -96,8 +96,10 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
                 .next()
                 .map(|(_, p)| rs(p, "master").to_string())
                 .unwrap_or_default();
-            let hosts: Vec<J> = db
-                .all("host")
+            let order = crate::pool::host_order(&db);
+            let hosts: Vec<J> = order
+                .iter()
+                .filter_map(|r| db.get("host", r).ok().map(|h| (r, h)))
                 .map(|(r, h)| {
                     json!({
                         "ref": r, "uuid": rs(h, "uuid"), "name_label": rs(h, "name_label"),
