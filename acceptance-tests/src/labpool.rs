@@ -1,27 +1,25 @@
-//! The pool a case runs against: the lab pool (`xapi-labpool`, started per
-//! case on a free loopback port) or, when `XENAPI_URL` is set, a real pool.
+//! The pool a case runs against: the lab pool (library `labpool`, started
+//! in-process per case on a free loopback port) or, when `XENAPI_URL` is set,
+//! a real pool.
 //!
-//! Lab pool contract relied on (shared/DESIGN.md): `xapi-labpool --listen
-//! 127.0.0.1:0` prints its base URL as the first stdout line; credentials are
-//! `root` / `labpool` unless `--username` / `--password` are given; an admin
-//! API under `/labpool/` dumps every object as JSON. Against a real pool only
-//! the `/labpool/` checks are skipped.
+//! The `/labpool/` admin API dumps every object (`GET /labpool/objects`); the
+//! harness snapshots it before a case and after its destroy, and anything new
+//! is a leftover. Against a real pool only these `/labpool/` checks are
+//! skipped.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value as Json;
 
 use crate::HarnessError;
-use crate::cli::workspace_root;
-use crate::provider::target_debug_dir;
 
 /// The admin endpoint that dumps every object of the lab pool.
-pub const DUMP_PATH: &str = "/labpool/dump";
+pub const DUMP_PATH: &str = "/labpool/objects";
+
+/// Classes whose new objects are not leftovers: XAPI keeps finished tasks and
+/// messages on its own schedule, whoever created them.
+pub const TRANSIENT_CLASSES: &[&str] = &["task", "message", "event"];
 
 /// Credentials the harness starts the lab pool with.
 pub const LAB_USERNAME: &str = "root";
@@ -29,8 +27,12 @@ pub const LAB_PASSWORD: &str = "labpool";
 
 /// The pool of one test case.
 pub enum LabPool {
-    /// A lab pool process owned by this value (killed on drop).
-    Lab { url: String, child: Child },
+    /// A lab pool served in this process on its own runtime (stopped on drop).
+    Lab {
+        url: String,
+        pool: Option<labpool::RunningPool>,
+        runtime: tokio::runtime::Runtime,
+    },
     /// A real pool from the environment; admin checks are skipped.
     Real {
         url: String,
@@ -48,7 +50,8 @@ pub struct Snapshot {
 }
 
 impl LabPool {
-    /// A real pool when `XENAPI_URL` is set, otherwise a fresh lab pool.
+    /// A real pool when `XENAPI_URL` is set, otherwise a fresh lab pool with
+    /// the default inventory.
     pub fn start() -> Result<LabPool, HarnessError> {
         if let Ok(url) = std::env::var("XENAPI_URL")
             && !url.is_empty()
@@ -71,47 +74,41 @@ impl LabPool {
                 extra,
             });
         }
-        Self::start_lab(&[])
+        Self::start_lab(labpool::Config {
+            username: LAB_USERNAME.to_string(),
+            password: LAB_PASSWORD.to_string(),
+            ..labpool::Config::default()
+        })
     }
 
-    /// Starts `xapi-labpool` with extra arguments (e.g. `--inventory FILE`).
-    pub fn start_lab(extra_args: &[&str]) -> Result<LabPool, HarnessError> {
-        let binary = labpool_binary()?;
-        let mut child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--username", LAB_USERNAME, "--password", LAB_PASSWORD])
-            .args(extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|source| HarnessError::Spawn {
-                program: binary.to_path_buf(),
-                source,
-            })?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| HarnessError::LabPool("no stdout pipe".to_string()))?;
-        let mut reader = BufReader::new(stdout);
-        let mut first = String::new();
-        let read = reader.read_line(&mut first);
-        let url = first.trim().to_string();
-        if read.is_err() || !(url.starts_with("http://") || url.starts_with("https://")) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(HarnessError::LabPool(format!(
-                "xapi-labpool did not print its base URL first (got {url:?})"
-            )));
+    /// Starts a lab pool in-process with `config` (e.g. another inventory or
+    /// boot time). Listens on loopback only.
+    pub fn start_lab(mut config: labpool::Config) -> Result<LabPool, HarnessError> {
+        if !config.listen.ip().is_loopback() {
+            config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         }
-        // Keep draining stdout so the lab pool never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while matches!(reader.read_line(&mut sink), Ok(n) if n > 0) {
-                sink.clear();
-            }
-        });
-        Ok(LabPool::Lab { url, child })
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("labpool")
+            .enable_all()
+            .build()
+            .map_err(|e| HarnessError::LabPool(format!("tokio runtime: {e}")))?;
+        let pool = runtime
+            .block_on(labpool::LabPool::start(config))
+            .map_err(|e| HarnessError::LabPool(e.to_string()))?;
+        Ok(LabPool::Lab {
+            url: pool.base_url().to_string(),
+            pool: Some(pool),
+            runtime,
+        })
+    }
+
+    /// The running lab pool (call counters, member URLs...); `None` for a real pool.
+    pub fn running(&self) -> Option<&labpool::RunningPool> {
+        match self {
+            LabPool::Lab { pool, .. } => pool.as_ref(),
+            LabPool::Real { .. } => None,
+        }
     }
 
     /// The base URL of the pool master.
@@ -157,10 +154,7 @@ impl LabPool {
         let LabPool::Lab { url, .. } = self else {
             return Ok(None);
         };
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| HarnessError::LabPool(e.to_string()))?;
+        let client = http_client()?;
         let response = client
             .get(format!("{url}{path}"))
             .send()
@@ -179,6 +173,18 @@ impl LabPool {
             .map_err(|e| HarnessError::LabPool(format!("GET {path}: invalid JSON: {e}")))
     }
 
+    /// What the simulated guest of a VM read and reported
+    /// (`GET /labpool/guest/<vm-uuid>`); `Ok(None)` against a real pool.
+    pub fn guest(&self, vm_uuid: &str) -> Result<Option<Json>, HarnessError> {
+        self.admin_get(&format!("/labpool/guest/{vm_uuid}"))
+    }
+
+    /// XAPI calls per method since the start (or the last reset);
+    /// `Ok(None)` against a real pool.
+    pub fn call_counts(&self) -> Result<Option<Json>, HarnessError> {
+        self.admin_get("/labpool/counts")
+    }
+
     /// Every object in the lab pool (empty against a real pool).
     pub fn snapshot(&self) -> Result<Snapshot, HarnessError> {
         Ok(match self.admin_get(DUMP_PATH)? {
@@ -193,18 +199,42 @@ impl LabPool {
             return Ok(Vec::new());
         }
         let now = self.snapshot()?;
-        Ok(now.objects.difference(&baseline.objects).cloned().collect())
+        Ok(now
+            .objects
+            .difference(&baseline.objects)
+            .filter(|o| {
+                let class = o.split('/').next().unwrap_or_default();
+                !TRANSIENT_CLASSES
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(class))
+            })
+            .cloned()
+            .collect())
     }
 }
 
 impl Drop for LabPool {
     fn drop(&mut self) {
-        if let LabPool::Lab { child, .. } = self {
-            // The process may already be gone; nothing else to do then.
-            let _ = child.kill();
-            let _ = child.wait();
+        if let LabPool::Lab { pool, runtime, .. } = self
+            && let Some(pool) = pool.take()
+        {
+            runtime.block_on(pool.shutdown());
         }
     }
+}
+
+/// A blocking HTTP client for the admin API and for tests' own XAPI calls.
+///
+/// The workspace builds reqwest without a built-in rustls crypto provider
+/// (the XAPI client chooses its own), so the process-wide default is set to
+/// aws-lc-rs here first.
+pub fn http_client() -> Result<reqwest::blocking::Client, HarnessError> {
+    // Fails only when a provider is already installed, which is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| HarnessError::LabPool(format!("HTTP client: {e}")))
 }
 
 /// Collects `class/uuid` for every JSON object carrying a string `uuid`,
@@ -242,35 +272,6 @@ pub fn snapshot_of_dump(dump: &Json) -> Snapshot {
     let mut objects = BTreeSet::new();
     walk("", dump, &mut objects);
     Snapshot { objects }
-}
-
-/// The lab pool binary, built once per test process (or `TF_ACC_LABPOOL_BINARY`).
-pub fn labpool_binary() -> Result<&'static std::path::Path, HarnessError> {
-    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let result = BINARY.get_or_init(|| {
-        if let Some(explicit) = std::env::var_os("TF_ACC_LABPOOL_BINARY") {
-            return Ok(PathBuf::from(explicit));
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(&cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "labpool", "--bin", "xapi-labpool"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", PathBuf::from(&cargo).display()))?;
-        if !output.status.success() {
-            return Err(format!(
-                "cargo build -p labpool failed ({}):\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        Ok(target_debug_dir().join("xapi-labpool"))
-    });
-    match result {
-        Ok(path) => Ok(path.as_path()),
-        Err(message) => Err(HarnessError::LabPool(message.clone())),
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,78 @@
+//! The harness's pool helper against the in-process lab pool: it starts,
+//! answers XAPI, and its leftover check sees an object a "test" created and
+//! did not remove.
+
+use acceptance_tests::labpool::{LAB_PASSWORD, LAB_USERNAME, LabPool, http_client};
+use serde_json::{Value as Json, json};
+
+fn rpc(url: &str, method: &str, params: Json) -> Json {
+    let client = http_client().expect("HTTP client");
+    let response: Json = client
+        .post(format!("{url}/jsonrpc"))
+        .json(&json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_else(|e| panic!("{method}: {e}"));
+    match response.get("result") {
+        Some(result) => result.clone(),
+        None => panic!("{method} failed: {response}"),
+    }
+}
+
+#[test]
+fn leftover_check_finds_what_a_test_left_behind() {
+    if std::env::var_os("XENAPI_URL").is_some() {
+        eprintln!("XENAPI_URL is set: this lab-pool-only check does not apply to a real pool");
+        return;
+    }
+    let pool = LabPool::start().expect("lab pool starts");
+    assert!(pool.is_lab());
+    let env: std::collections::BTreeMap<_, _> = pool.provider_env().into_iter().collect();
+    assert_eq!(env.get("XENAPI_URL").map(String::as_str), Some(pool.url()));
+    let baseline = pool.snapshot().expect("snapshot");
+    assert!(
+        baseline.objects.iter().any(|o| o.starts_with("host/")),
+        "the default inventory has hosts: {:?}",
+        baseline.objects
+    );
+    assert!(pool.leftovers(&baseline).expect("leftovers").is_empty());
+
+    let session = rpc(
+        pool.url(),
+        "session.login_with_password",
+        json!([LAB_USERNAME, LAB_PASSWORD, "1.0", "acceptance-tests"]),
+    );
+    let templates = rpc(pool.url(), "VM.get_all_records", json!([session]));
+    let template = templates
+        .as_object()
+        .and_then(|all| {
+            all.iter()
+                .find(|(_, r)| r.get("is_a_template") == Some(&Json::Bool(true)))
+        })
+        .map(|(reference, _)| reference.clone())
+        .expect("the default inventory has templates");
+    let clone = rpc(
+        pool.url(),
+        "VM.clone",
+        json!([session, template, "left-behind"]),
+    );
+    let uuid = rpc(pool.url(), "VM.get_uuid", json!([session, clone]));
+    let left = pool.leftovers(&baseline).expect("leftovers");
+    assert!(
+        left.iter()
+            .any(|o| o == &format!("VM/{}", uuid.as_str().unwrap_or_default())),
+        "the cloned VM {uuid} is not reported: {left:?}"
+    );
+
+    rpc(pool.url(), "VM.destroy", json!([session, clone]));
+    let left = pool.leftovers(&baseline).expect("leftovers");
+    assert!(
+        !left.iter().any(|o| o.starts_with("VM/")),
+        "the destroyed VM is still reported: {left:?}"
+    );
+    let counts = pool
+        .call_counts()
+        .expect("counts")
+        .expect("lab pool counts");
+    assert!(counts.get("VM.clone").is_some(), "counts: {counts}");
+}
