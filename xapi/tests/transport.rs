@@ -128,8 +128,7 @@ async fn request_shape_and_login_parameters() {
 #[tokio::test]
 async fn http_503_is_retried_for_reads_only() {
     let mut reads = 0;
-    let mut writes = 0;
-    let (url, _log) = serve(Box::new(move |m, _| {
+    let (url, log) = serve(Box::new(move |m, _| {
         if let Some(r) = login_ok(m) {
             return r;
         }
@@ -140,7 +139,6 @@ async fn http_503_is_retried_for_reads_only() {
             }
             return Reply::Result(json!([]));
         }
-        writes += 1;
         Reply::Raw(503, "text/plain", "busy")
     }))
     .await;
@@ -154,6 +152,13 @@ async fn http_503_is_retried_for_reads_only() {
         .unwrap_err();
     assert!(matches!(e, Error::Http { status: 503, .. }), "{e}");
     assert_eq!(c.call_counts()["VM.set_name_label"], 1);
+    let sent = log.lock().unwrap();
+    assert_eq!(
+        sent.iter()
+            .filter(|r| r["method"] == "VM.set_name_label")
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
