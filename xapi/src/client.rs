@@ -137,8 +137,8 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// A configuration for the pool at `url` (`https://host`, `http://127.0.0.1:40123`;
-    /// a trailing `/jsonrpc` is accepted and removed).
+    /// A configuration for the pool at `url` (`https://host`, `http://127.0.0.1:40123`, or a
+    /// bare `host[:port]`, which means HTTPS; a trailing `/jsonrpc` is accepted and removed).
     pub fn new(
         url: &str,
         username: impl Into<String>,
@@ -202,8 +202,15 @@ impl Config {
 }
 
 fn normalize_base_url(s: &str) -> Result<Url> {
+    let t = s.trim();
+    // A bare host name or address means HTTPS, as XAPI serves it.
+    let with_scheme = if t.contains("://") {
+        t.to_string()
+    } else {
+        format!("https://{t}")
+    };
     let mut url =
-        Url::parse(s.trim()).map_err(|e| Error::Config(format!("invalid URL {s:?}: {e}")))?;
+        Url::parse(&with_scheme).map_err(|e| Error::Config(format!("invalid URL {s:?}: {e}")))?;
     match url.scheme() {
         "http" | "https" => {}
         other => {
@@ -479,8 +486,10 @@ impl Client {
         *c.entry(method.to_string()).or_insert(0) += 1;
     }
 
-    /// Takes a permit of the mutation limiter. The typed mutating calls take one
-    /// themselves; hold one explicitly to make a sequence of calls count as one unit.
+    /// Takes a permit of the mutation limiter and holds it until dropped. Every mutating
+    /// call takes its own permit, so a held permit only reserves capacity (it lowers the
+    /// number of mutations that can run at once; with a limit of 1 it pauses them all):
+    /// do not make mutating calls while holding the last permit.
     pub async fn mutation_permit(&self) -> Result<OwnedSemaphorePermit> {
         // The semaphore is never closed, so this only fails if that invariant breaks.
         self.inner
@@ -966,8 +975,17 @@ mod tests {
                 .as_str(),
             "https://pool.example/"
         );
+        assert_eq!(
+            normalize_base_url("10.0.0.1").unwrap().as_str(),
+            "https://10.0.0.1/"
+        );
+        assert_eq!(
+            normalize_base_url(" pool.example:8443 ").unwrap().as_str(),
+            "https://pool.example:8443/"
+        );
         assert!(normalize_base_url("ftp://x").is_err());
         assert!(normalize_base_url("not a url").is_err());
+        assert!(normalize_base_url("").is_err());
         assert!(normalize_base_url("https://root:pw@host").is_err());
     }
 

@@ -282,7 +282,7 @@ async fn raw_vdi_upload_and_download() {
         )
         .await
         .unwrap_err();
-    assert!(!e.to_string().contains("session_id"), "{e}");
+    assert!(!format!("{e} {e:?}").contains("session_id"), "{e:?}");
 
     // A VDI that does not exist.
     let e = c
@@ -293,7 +293,7 @@ async fn raw_vdi_upload_and_download() {
         )
         .await
         .unwrap_err();
-    assert!(!e.to_string().contains("session_id"), "{e}");
+    assert!(!format!("{e} {e:?}").contains("session_id"), "{e:?}");
 }
 
 #[tokio::test]
