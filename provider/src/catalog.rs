@@ -13,6 +13,7 @@ use crate::framework::{
 use crate::functions::mac_address::MacAddressFunction;
 use crate::provider_config::{self, RawProviderConfig};
 use crate::resources::mac_address::MacAddressResource;
+use crate::resources::vm::VmResource;
 
 /// The provider's type name: resource types start with `xenapi_`, functions are
 /// called as `provider::xenapi::<name>`.
@@ -74,11 +75,11 @@ impl Provider for XenapiProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(MacAddressResource)]
+        vec![Arc::new(MacAddressResource), Arc::new(VmResource)]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        Vec::new()
+        crate::data_sources::all()
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {
