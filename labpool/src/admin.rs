@@ -132,10 +132,7 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
             let Some(vm) = db.by_uuid("VM", uuid) else {
                 return not_found(format!("no VM with uuid {uuid}"));
             };
-            let st_ = db.guests.entry(vm.clone()).or_default();
-            if let Some(f) = b.get("feature_sysprep").and_then(J::as_bool) {
-                st_.feature_sysprep = f;
-            }
+            crate::guest::windows::admin_update(&mut db, &vm, &b);
             let view = crate::guest::view(&db, &vm);
             drop(db);
             ok(view)

@@ -15,6 +15,19 @@ use crate::value::{NULL_REF, Value};
 /// A synchronous handler: runs under the database lock. `args` excludes the session.
 pub type Handler = Arc<dyn Fn(&mut Ctx, &[Value]) -> ApiResult<Value> + Send + Sync>;
 
+/// A handler that runs without holding the lock and may wait (e.g. `VM.sysprep`): gets the
+/// pool, the session, the task (for `Async.` calls) and the arguments (without the session).
+pub type LongHandler = Arc<
+    dyn Fn(
+            Arc<Shared>,
+            String,
+            Option<String>,
+            Vec<Value>,
+        ) -> futures_util::future::BoxFuture<'static, ApiResult<Value>>
+        + Send
+        + Sync,
+>;
+
 /// How a method runs.
 #[derive(Clone)]
 pub enum Kind {
@@ -26,6 +39,8 @@ pub enum Kind {
     EventFrom,
     /// `system.listMethods`.
     ListMethods,
+    /// A session call that waits (see [`LongHandler`]).
+    Long(LongHandler),
 }
 
 /// A method definition.
@@ -226,6 +241,22 @@ async fn call_inner(shared: &Arc<Shared>, host: &str, method: &str, params: Vec<
                 return Outcome::Error(e);
             }
             api::events::event_from(shared, &params[1..]).await.into()
+        }
+        Kind::Long(h) => {
+            let session = params
+                .first()
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string();
+            if let Err(e) = shared.check_session(&session) {
+                return Outcome::Error(e);
+            }
+            let args = params[1..].to_vec();
+            if is_async {
+                api::sysprep::spawn_long(shared, method, session, h, args).into()
+            } else {
+                h(shared.clone(), session, None, args).await.into()
+            }
         }
         Kind::Sync(h) => {
             let session = params

@@ -44,6 +44,19 @@ struct Cli {
     /// Delay before answering a failed login, in milliseconds (XAPI waits 5000).
     #[arg(long, default_value_t = 0)]
     auth_failure_delay_ms: u64,
+    /// Simulated XAPI for VM.sysprep: full (>= 25.33: 4 params, enabled), no-timeout
+    /// (25.24-25.25 with vm-sysprep-enabled=true: 3 params), disabled (25.26-25.32 as
+    /// installed: "API call is disabled"), no-timeout-disabled (25.24-25.25 as installed),
+    /// absent (< 25.24: MESSAGE_METHOD_UNKNOWN).
+    #[arg(long, default_value = "full")]
+    sysprep_mode: labpool::api::sysprep::SysprepMode,
+    /// xapi.conf vm-sysprep-wait: seconds between inserting the sysprep CD and notifying
+    /// the guest (XAPI's default is 5).
+    #[arg(long, default_value_t = 0.1)]
+    sysprep_wait_seconds: f64,
+    /// Simulated time sysprep runs inside a Windows guest before it shuts down, in seconds.
+    #[arg(long, default_value_t = 0.3)]
+    sysprep_guest_seconds: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,6 +100,12 @@ fn main() -> anyhow::Result<()> {
         tls: cli.tls,
         cert_out: cli.cert_out,
         auth_failure_delay_ms: cli.auth_failure_delay_ms,
+        sysprep: labpool::api::sysprep::SysprepConfig {
+            mode: cli.sysprep_mode,
+            wait_seconds: cli.sysprep_wait_seconds,
+            guest_seconds: cli.sysprep_guest_seconds,
+            ..Default::default()
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -33,6 +33,8 @@ pub struct Settings {
     pub latency_ms: u64,
     /// Delay before answering a failed login (XAPI waits 5 s).
     pub auth_failure_delay_ms: u64,
+    /// `VM.sysprep`: simulated XAPI version and timings.
+    pub sysprep: crate::api::sysprep::SysprepConfig,
 }
 
 /// State shared by every listener and background task.
@@ -58,7 +60,14 @@ pub struct Shared {
 
 impl Shared {
     /// Creates the shared state.
-    pub fn new(db: Db, settings: Settings, inventory: crate::inventory::Inventory) -> Arc<Shared> {
+    pub fn new(
+        mut db: Db,
+        settings: Settings,
+        inventory: crate::inventory::Inventory,
+    ) -> Arc<Shared> {
+        crate::api::sysprep::on_startup(&mut db, &settings.sysprep);
+        let mut registry = Registry::build();
+        crate::api::sysprep::register(&mut registry, &settings.sysprep);
         let (gen_tx, _) = watch::channel(db.generation);
         let host_refs = host_order(&db);
         Arc::new_cyclic(|me| Shared {
@@ -70,7 +79,7 @@ impl Shared {
             settings,
             faults: Mutex::new(Faults::default()),
             counts: Mutex::new(BTreeMap::new()),
-            registry: Registry::build(),
+            registry,
             me: me.clone(),
         })
     }
@@ -104,6 +113,7 @@ impl Shared {
 
     /// Replaces the database (reset), keeping event generations monotonic.
     pub fn replace_db(&self, mut new: Db) {
+        crate::api::sysprep::on_startup(&mut new, &self.settings.sysprep);
         {
             let mut db = self.lock_db();
             let base = db.generation;

@@ -38,6 +38,8 @@ pub struct Config {
     pub cert_out: Option<PathBuf>,
     /// Delay before a failed login is answered (XAPI waits 5 s; default 0).
     pub auth_failure_delay_ms: u64,
+    /// `VM.sysprep`: simulated XAPI version (`--sysprep-mode`) and timings.
+    pub sysprep: crate::api::sysprep::SysprepConfig,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             tls: false,
             cert_out: None,
             auth_failure_delay_ms: 0,
+            sysprep: Default::default(),
         }
     }
 }
@@ -251,6 +254,7 @@ async fn start(cfg: Config) -> Result<RunningPool, LabPoolError> {
         boot_seconds: cfg.boot_seconds,
         latency_ms: cfg.latency_ms,
         auth_failure_delay_ms: cfg.auth_failure_delay_ms,
+        sysprep: cfg.sysprep.clone(),
     };
     let shared = Shared::new(db, settings, inventory);
     let (tls, cert_pem) = if cfg.tls {

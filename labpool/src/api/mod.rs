@@ -6,6 +6,7 @@ pub mod hostpool;
 pub mod memory;
 pub mod session;
 pub mod storage;
+pub mod sysprep;
 pub mod tasks;
 pub mod vif;
 pub mod vm;

@@ -118,7 +118,9 @@ pub fn parse_network_config(text: &str) -> Result<Option<Details>, String> {
         Err(e) => {
             // serialization.YamlParserConfigError is caught: "could not be deserialized".
             return Ok(Some(Details {
-                warnings: vec![format!("V2 network metadata could not be deserialized: {e}")],
+                warnings: vec![format!(
+                    "V2 network metadata could not be deserialized: {e}"
+                )],
                 ..Details::default()
             }));
         }
@@ -326,7 +328,7 @@ pub fn apply(
             [ip, prefix] => (*ip, *prefix),
             [_] => {
                 return Err(
-                    "ValueError: not enough values to unpack (expected 2, got 1)".to_string()
+                    "ValueError: not enough values to unpack (expected 2, got 1)".to_string(),
                 );
             }
             _ => return Err("ValueError: too many values to unpack (expected 2)".to_string()),
@@ -551,7 +553,8 @@ mod tests {
 
     #[test]
     fn failures_match_cloudbase_init() {
-        let no_mac = "network:\n  version: 2\n  ethernets:\n    eth0:\n      addresses: [10.0.0.5/24]\n";
+        let no_mac =
+            "network:\n  version: 2\n  ethernets:\n    eth0:\n      addresses: [10.0.0.5/24]\n";
         let d = parse_network_config(no_mac).unwrap().unwrap();
         let err = apply(&d, &adapters(), &mut BTreeMap::new(), &mut vec![]).unwrap_err();
         assert_eq!(
@@ -589,7 +592,10 @@ mod tests {
     #[test]
     fn hostname_rules() {
         assert_eq!(netbios_hostname("web-1.example.com"), "web-1");
-        assert_eq!(netbios_hostname("a-very-long-hostname-x"), "a-very-long-hos");
+        assert_eq!(
+            netbios_hostname("a-very-long-hostname-x"),
+            "a-very-long-hos"
+        );
         assert_eq!(netbios_hostname("abcdefghijklmn-xyz"), "abcdefghijklmn0");
     }
 }

@@ -6,8 +6,11 @@
 //! metrics, advertising `feature-sysprep`; its drive handling follows the same path with the
 //! cloudbase-init flavour switch ([`Flavor`]).
 
+pub mod cloudbase;
 pub mod drive;
+pub mod iso;
 pub mod netcfg;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -98,6 +101,9 @@ pub struct GuestState {
     pub log: Vec<String>,
     /// Whether the Windows agent advertises `feature-sysprep`.
     pub feature_sysprep: bool,
+    /// The Windows guest's agent, xenstore tree and cloudbase-init state.
+    #[serde(default)]
+    pub windows: windows::WindowsState,
 }
 
 /// Starts a boot: returns its sequence number.
@@ -161,6 +167,10 @@ pub fn complete_boot(db: &mut Db, vm: &str, boot: u64) {
         return;
     }
     let os = installed_os(db, vm);
+    if os == "windows" {
+        windows::complete_boot(db, vm, &rec);
+        return;
+    }
     let flavor = if os == "windows" {
         Flavor::CloudbaseInit
     } else {
@@ -256,7 +266,7 @@ pub fn complete_boot(db: &mut Db, vm: &str, boot: u64) {
 }
 
 /// (device, mac lower-case, network ref) of the VM's VIFs.
-fn vm_vifs(db: &Db, vm: &str) -> Vec<(String, String, String)> {
+pub(crate) fn vm_vifs(db: &Db, vm: &str) -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = db
         .all("VIF")
         .filter(|(_, v)| rs(v, "VM") == vm)
@@ -394,7 +404,7 @@ fn apply_network(
 }
 
 /// A DHCP lease from the network's `labpool-dhcp` range (stable per MAC).
-fn lease(
+pub(crate) fn lease(
     db: &mut Db,
     device: &str,
     mac: &str,
@@ -557,7 +567,7 @@ pub fn publish_metrics(db: &mut Db, vm: &str, rec: &Record, st: &GuestState) {
 pub fn view(db: &Db, vm: &str) -> serde_json::Value {
     let st = db.guests.get(vm).cloned().unwrap_or_default();
     let rec = db.get("VM", vm).ok();
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "vm": rec.map(|r| rs(r, "uuid")).unwrap_or(""),
         "power_state": rec.map(|r| rs(r, "power_state")).unwrap_or(""),
         "os": st.os,
@@ -571,5 +581,12 @@ pub fn view(db: &Db, vm: &str) -> serde_json::Value {
         "sysprep_runs": st.sysprep_runs,
         "feature_sysprep": st.feature_sysprep,
         "log": st.log,
-    })
+    });
+    if st.os == "windows"
+        && let (Some(o), serde_json::Value::Object(w)) =
+            (v.as_object_mut(), windows::view(db, vm, &st))
+    {
+        o.extend(w);
+    }
+    v
 }
