@@ -43,6 +43,46 @@ pub enum LabPool {
     },
 }
 
+/// Names of pool objects a test configuration refers to. On the lab pool they
+/// are the default inventory's; against a real pool they come from
+/// `XENAPI_TEST_TEMPLATE`, `XENAPI_TEST_WINDOWS_TEMPLATE`, `XENAPI_TEST_NETWORK`
+/// and `XENAPI_TEST_SR` (the same variables override them on the lab pool).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolNames {
+    /// A Linux template with cloud-init and a guest agent.
+    pub template: String,
+    /// A Windows template with cloudbase-init and a sysprep-capable agent.
+    pub windows_template: String,
+    /// A network with DHCP.
+    pub network: String,
+    /// A shared SR for new disks.
+    pub sr: String,
+}
+
+impl PoolNames {
+    /// The names for this environment (see the type's docs).
+    pub fn from_env() -> PoolNames {
+        let get = |key: &str, default: &str| {
+            std::env::var(key)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_string())
+        };
+        PoolNames {
+            template: get("XENAPI_TEST_TEMPLATE", "labpool Ubuntu 24.04 cloud-init"),
+            windows_template: get(
+                "XENAPI_TEST_WINDOWS_TEMPLATE",
+                "labpool Windows Server 2022 cloudbase-init",
+            ),
+            network: get(
+                "XENAPI_TEST_NETWORK",
+                "Pool-wide network associated with eth0",
+            ),
+            sr: get("XENAPI_TEST_SR", "Shared NFS storage"),
+        }
+    }
+}
+
 /// The objects present in the pool at one moment: `class/uuid` entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -154,8 +194,7 @@ impl LabPool {
         let LabPool::Lab { url, .. } = self else {
             return Ok(None);
         };
-        let client = http_client()?;
-        let response = client
+        let response = http_client()?
             .get(format!("{url}{path}"))
             .send()
             .map_err(|e| HarnessError::LabPool(format!("GET {path}: {e}")))?;
@@ -171,6 +210,53 @@ impl LabPool {
         serde_json::from_str(&body)
             .map(Some)
             .map_err(|e| HarnessError::LabPool(format!("GET {path}: invalid JSON: {e}")))
+    }
+
+    /// POSTs (or PUTs / DELETEs) JSON to an admin endpoint of the lab pool;
+    /// `Ok(None)` against a real pool.
+    pub fn admin_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Json,
+    ) -> Result<Option<Json>, HarnessError> {
+        let LabPool::Lab { url, .. } = self else {
+            return Ok(None);
+        };
+        let response = http_client()?
+            .request(method.clone(), format!("{url}{path}"))
+            .json(body)
+            .send()
+            .map_err(|e| HarnessError::LabPool(format!("{method} {path}: {e}")))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .map_err(|e| HarnessError::LabPool(format!("{method} {path}: {e}")))?;
+        if !status.is_success() {
+            return Err(HarnessError::LabPool(format!(
+                "{method} {path}: HTTP {status}: {text}"
+            )));
+        }
+        if text.trim().is_empty() {
+            return Ok(Some(Json::Null));
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| HarnessError::LabPool(format!("{method} {path}: invalid JSON: {e}")))
+    }
+
+    /// Appends a fault rule (`{"method": "VIF.create", "error": "...", "count": 1}`);
+    /// `Ok(false)` against a real pool (the case should then skip the fault part).
+    pub fn inject_fault(&self, rule: &Json) -> Result<bool, HarnessError> {
+        Ok(self
+            .admin_send(reqwest::Method::POST, "/labpool/faults/rules", rule)?
+            .is_some())
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) -> Result<(), HarnessError> {
+        self.admin_send(reqwest::Method::DELETE, "/labpool/faults", &Json::Null)
+            .map(|_| ())
     }
 
     /// What the simulated guest of a VM read and reported

@@ -37,6 +37,7 @@ use std::path::PathBuf;
 pub use case::{Ctx, ImportKind, ImportStep, Step, TestCase};
 pub use cli::{TerraformCli, Version};
 pub use json::{Diagnostic, Plan, State};
+pub use labpool::{LabPool, PoolNames};
 pub use provider::{PROVIDER_ADDRESS, PROVIDER_SOURCE, required_providers_block};
 pub use workdir::{CommandOutput, ProviderMode, WorkDir};
 

@@ -2,17 +2,21 @@
 //! answers XAPI, and its leftover check sees an object a "test" created and
 //! did not remove.
 
-use acceptance_tests::labpool::{LAB_PASSWORD, LAB_USERNAME, LabPool, http_client};
+use acceptance_tests::labpool::{LAB_PASSWORD, LAB_USERNAME, LabPool, PoolNames, http_client};
 use serde_json::{Value as Json, json};
 
-fn rpc(url: &str, method: &str, params: Json) -> Json {
+fn rpc_raw(url: &str, method: &str, params: Json) -> Json {
     let client = http_client().expect("HTTP client");
-    let response: Json = client
+    client
         .post(format!("{url}/jsonrpc"))
         .json(&json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
         .send()
         .and_then(|r| r.json())
-        .unwrap_or_else(|e| panic!("{method}: {e}"));
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+fn rpc(url: &str, method: &str, params: Json) -> Json {
+    let response = rpc_raw(url, method, params);
     match response.get("result") {
         Some(result) => result.clone(),
         None => panic!("{method} failed: {response}"),
@@ -75,4 +79,36 @@ fn leftover_check_finds_what_a_test_left_behind() {
         .expect("counts")
         .expect("lab pool counts");
     assert!(counts.get("VM.clone").is_some(), "counts: {counts}");
+}
+
+#[test]
+fn default_names_exist_in_the_lab_pool() {
+    if std::env::var_os("XENAPI_URL").is_some() {
+        eprintln!("XENAPI_URL is set: the names come from XENAPI_TEST_* for the real pool");
+        return;
+    }
+    let names = PoolNames::from_env();
+    let pool = LabPool::start().expect("lab pool starts");
+    let session = rpc(
+        pool.url(),
+        "session.login_with_password",
+        json!([LAB_USERNAME, LAB_PASSWORD, "1.0", "acceptance-tests"]),
+    );
+    for (class, name) in [
+        ("VM", &names.template),
+        ("VM", &names.windows_template),
+        ("network", &names.network),
+        ("SR", &names.sr),
+    ] {
+        let found = rpc(
+            pool.url(),
+            &format!("{class}.get_by_name_label"),
+            json!([session, name]),
+        );
+        assert_eq!(
+            found.as_array().map(Vec::len),
+            Some(1),
+            "{class} {name:?} in the default inventory: {found}"
+        );
+    }
 }
