@@ -79,7 +79,7 @@ impl Provider for XenapiProvider {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        Vec::new()
+        crate::data_sources::all()
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {

@@ -5,6 +5,7 @@
 //! [`server::serve_plugin`]; tests call the same entry points in-process.
 
 pub mod catalog;
+pub mod data_sources;
 pub mod docs;
 pub mod framework;
 pub mod functions;
