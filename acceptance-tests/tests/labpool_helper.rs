@@ -112,3 +112,28 @@ fn default_names_exist_in_the_lab_pool() {
         );
     }
 }
+
+#[test]
+fn a_case_with_a_pool_passes_the_pool_to_the_provider_and_checks_leftovers() {
+    use acceptance_tests::{Step, TestCase, config};
+    // xenapi_mac_address needs no pool, but with the pool's settings in the
+    // environment the provider must still plan and apply, and the leftover
+    // check must find nothing.
+    TestCase::new("a_case_with_a_pool_passes_the_pool_to_the_provider_and_checks_leftovers")
+        .with_pool()
+        .step(
+            Step::config(config(
+                r#"
+resource "xenapi_mac_address" "a" {}
+"#,
+            ))
+            .state_check(|ctx| {
+                let pool = ctx.labpool.ok_or("no pool in the context")?;
+                if pool.url().is_empty() {
+                    return Err("the pool has no URL".into());
+                }
+                Ok(())
+            }),
+        )
+        .run();
+}
