@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::client::{CallOpts, Client};
 use crate::error::{ApiError, Error, ErrorCode, Result};
-use crate::records::{TaskRecord, TaskStatus};
-use crate::refs::{Class, Ref, Task, TaskRef};
+use crate::records::{TaskRecord, TaskStatus, VmGuestMetricsRecord, VmRecord};
+use crate::refs::{Class, Ref, Task, TaskRef, VmRef};
 use crate::wire::{self, xapi_enum};
 
 xapi_enum!(
@@ -203,6 +203,98 @@ impl Client {
                 }
             }
             first = false;
+        }
+    }
+
+    /// Waits until the guest agent of `vm` has reported metrics satisfying `pred` (for
+    /// example an IPv4 address on VIF device 0 inside a CIDR), driven by `event.from` on
+    /// the VM and on its current `VM_guest_metrics` object only — never by polling and never
+    /// by subscribing to the whole class.
+    ///
+    /// Follows the VM's `guest_metrics` reference as it changes (a start replaces the
+    /// metrics object). Returns the VM record and the satisfying metrics;
+    /// [`Error::Timeout`] at the deadline; [`Error::Deleted`]/`HANDLE_INVALID` if the VM
+    /// goes away.
+    pub async fn wait_for_guest_metrics(
+        &self,
+        vm: &VmRef,
+        timeout: Duration,
+        mut pred: impl FnMut(&VmGuestMetricsRecord) -> bool,
+    ) -> Result<(VmRecord, VmGuestMetricsRecord)> {
+        let deadline = Instant::now() + timeout;
+        let what = format!("guest metrics of VM {}", vm.as_str());
+        let mut token = String::new();
+        let mut vm_rec: Option<VmRecord> = None;
+        let mut first = true;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if !first && remaining.is_zero() {
+                return Err(Error::Timeout {
+                    what,
+                    after: timeout,
+                });
+            }
+            let gm_ref = vm_rec
+                .as_ref()
+                .map(|r| r.guest_metrics.clone())
+                .unwrap_or_default();
+            let mut classes = vec![object_subscription(vm)];
+            if !gm_ref.is_null() {
+                classes.push(object_subscription(&gm_ref));
+            }
+            let wait = if first {
+                Duration::ZERO
+            } else {
+                remaining.min(MAX_EVENT_WAIT)
+            };
+            let batch = self.event_from(&classes, &token, wait).await?;
+            token = batch.token;
+            let mut gm_snapshot: Option<VmGuestMetricsRecord> = None;
+            for ev in &batch.events {
+                if ev.is_about(vm) {
+                    if ev.operation == EventOperation::Del {
+                        return Err(Error::Deleted {
+                            class: "VM".into(),
+                            reference: vm.as_str().to_string(),
+                        });
+                    }
+                    if let Some(rec) = ev.record::<crate::refs::Vm>()? {
+                        vm_rec = Some(rec);
+                    }
+                } else if ev.is_about(&gm_ref) && ev.operation != EventOperation::Del {
+                    gm_snapshot = ev.record::<crate::refs::VmGuestMetrics>()?;
+                }
+            }
+            if first && vm_rec.is_none() {
+                vm_rec = Some(self.get_record::<crate::refs::Vm>(vm).await?);
+            }
+            first = false;
+            let Some(current) = vm_rec.as_ref() else {
+                continue;
+            };
+            let now_gm = current.guest_metrics.clone();
+            if now_gm.is_null() {
+                continue;
+            }
+            // A new metrics object (or the first look at one): read it once; later changes
+            // arrive as events on it.
+            let gm = if now_gm != gm_ref {
+                match self
+                    .get_record::<crate::refs::VmGuestMetrics>(&now_gm)
+                    .await
+                {
+                    Ok(r) => Some(r),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                gm_snapshot
+            };
+            if let Some(gm) = gm
+                && pred(&gm)
+            {
+                return Ok((current.clone(), gm));
+            }
         }
     }
 

@@ -312,3 +312,69 @@ async fn call_counters_match_the_server() {
     assert_eq!(theirs["VM.get_all_records"], 2);
     assert_eq!(theirs["host.get_all_records"], 1);
 }
+
+#[tokio::test]
+async fn waiting_for_guest_metrics_follows_the_metrics_object() {
+    let lab = Lab::start().await;
+    let c = lab.client();
+    let vm = new_vm(&c, "guest-ip").await;
+    let nets = c.network().get_all_records().await.unwrap();
+    let (dhcp, rec) = nets
+        .iter()
+        .find(|(_, n)| n.other_config.contains_key("labpool-dhcp"))
+        .unwrap();
+    let cidr_prefix = rec.other_config["labpool-dhcp"]
+        .rsplit_once('.')
+        .unwrap()
+        .0
+        .to_string();
+    c.vif()
+        .create(&VifCreate::new(&vm, dhcp, 0, ""))
+        .await
+        .unwrap();
+
+    // Halted: nothing is reported before the deadline.
+    let e = c
+        .wait_for_guest_metrics(&vm, Duration::from_millis(300), |_| true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+
+    let t = Duration::from_secs(30);
+    c.vm().start(&vm, false, false).await.unwrap();
+    let prefix = cidr_prefix.clone();
+    let (vrec, gm) = c
+        .wait_for_guest_metrics(&vm, t, |g| {
+            g.ipv4_addresses("0")
+                .iter()
+                .any(|ip| ip.starts_with(&prefix))
+        })
+        .await
+        .unwrap();
+    assert_eq!(vrec.power_state, xapi::PowerState::Running);
+    let ip = gm.ipv4_addresses("0")[0].clone();
+    assert!(ip.starts_with(&cidr_prefix), "{ip}");
+
+    // A restart replaces the metrics object; the wait follows the new one.
+    c.vm().hard_shutdown(&vm).await.unwrap();
+    c.vm().start(&vm, false, false).await.unwrap();
+    let old = vrec.guest_metrics.clone();
+    let (vrec2, gm2) = c
+        .wait_for_guest_metrics(&vm, t, |g| !g.ipv4_addresses("0").is_empty())
+        .await
+        .unwrap();
+    assert_ne!(vrec2.guest_metrics, old);
+    assert!(!gm2.ipv4_addresses("0").is_empty());
+
+    // The VM disappears while waiting.
+    c.vm().hard_shutdown(&vm).await.unwrap();
+    let c2 = c.clone();
+    let vm2 = vm.clone();
+    let waiter = tokio::spawn(async move {
+        c2.wait_for_guest_metrics(&vm2, Duration::from_secs(10), |_| false)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.vm().destroy(&vm).await.unwrap();
+    assert!(waiter.await.unwrap().unwrap_err().is_not_found());
+}
