@@ -394,6 +394,7 @@ async fn run(
     if let Some(s) = opt_str(config, attr::SR) {
         oc.insert(SR_KEY.into(), s);
     }
+    oc.insert(super::SETTINGS_KEY.into(), super::settings_json(config));
     if let Some(xml) = oc.get("disks").cloned() {
         oc.insert("disks".into(), rewrite_provision_sr(&xml, &r.sr_uuid));
     }
@@ -402,10 +403,12 @@ async fn run(
         .set_other_config(&vm, &oc)
         .await
         .ctx("setting other_config")?;
-    if let Some(d) = opt_str(config, attr::NAME_DESCRIPTION) {
+    // Unset means empty (the clone inherited the template's description).
+    let description = opt_str(config, attr::NAME_DESCRIPTION).unwrap_or_default();
+    if description != rec.name_description {
         client
             .vm()
-            .set_name_description(&vm, &d)
+            .set_name_description(&vm, &description)
             .await
             .ctx("setting name_description")?;
     }

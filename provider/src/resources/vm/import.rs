@@ -120,7 +120,11 @@ pub async fn import(pool: &Pool, id: &str) -> StepResult<Value> {
     let cloud_init = recover_cloud_init(pool, &obs, &mut nics).await?;
     set(&mut base, attr::CLOUD_INIT, cloud_init);
     set(&mut base, attr::NETWORK_INTERFACE, Value::List(nics));
-    Ok(read::build_state(&base, &obs))
+    let mut state = read::build_state(&base, &obs);
+    if let Some(json) = vm.other_config.get(super::SETTINGS_KEY) {
+        super::apply_settings(&mut state, json);
+    }
+    Ok(state)
 }
 
 /// `cloud_init` from the VM's config drive (and guest addressing into `nics`).

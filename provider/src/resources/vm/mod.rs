@@ -75,6 +75,91 @@ pub const DISK_KEY: &str = "xenapi-terraform-disk";
 /// VM `other_config`: whether the config drive was removed after boot.
 pub const DRIVE_REMOVED_KEY: &str = "xenapi-terraform-config-drive-removed";
 
+/// VM `other_config`: the behaviour settings XAPI does not hold
+/// (`wait_for_guest`, `shutdown_timeout`, `restart_on_update`, `timeouts`,
+/// per-interface `expected_ip_cidr`) as JSON, so that an import recovers them.
+pub const SETTINGS_KEY: &str = "xenapi-terraform-settings";
+
+/// The behaviour settings of a configuration/plan as the JSON stored under
+/// [`SETTINGS_KEY`] (keys in a fixed order; unset settings omitted).
+pub fn settings_json(obj: &Value) -> String {
+    let mut m = serde_json::Map::new();
+    if let Some(b) = values::bool_at(obj, attr::WAIT_FOR_GUEST).value() {
+        m.insert(attr::WAIT_FOR_GUEST.into(), b.into());
+    }
+    if let Some(n) = values::int_at(obj, attr::SHUTDOWN_TIMEOUT).value() {
+        m.insert(attr::SHUTDOWN_TIMEOUT.into(), n.into());
+    }
+    if let Some(b) = values::bool_at(obj, attr::RESTART_ON_UPDATE).value() {
+        m.insert(attr::RESTART_ON_UPDATE.into(), b.into());
+    }
+    let t = at(obj, attr::TIMEOUTS);
+    if !t.is_null() {
+        let mut tm = serde_json::Map::new();
+        for name in [to::CREATE, to::UPDATE, to::DELETE] {
+            if let Some(v) = opt_str(t, name) {
+                tm.insert(name.into(), v.into());
+            }
+        }
+        m.insert(attr::TIMEOUTS.into(), tm.into());
+    }
+    let mut cidrs = serde_json::Map::new();
+    for n in network_interfaces::specs(obj) {
+        if let (Some(c), Some(d)) = (&n.expected_ip_cidr, n.effective_device().value()) {
+            cidrs.insert(d.to_string(), c.clone().into());
+        }
+    }
+    if !cidrs.is_empty() {
+        m.insert(schema::nic::EXPECTED_IP_CIDR.into(), cidrs.into());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Puts recorded settings into an imported state (interfaces matched by device).
+pub fn apply_settings(state: &mut Value, json: &str) {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return;
+    };
+    if let Some(b) = m.get(attr::WAIT_FOR_GUEST).and_then(|v| v.as_bool()) {
+        values::set(state, attr::WAIT_FOR_GUEST, Value::from(b));
+    }
+    if let Some(n) = m.get(attr::SHUTDOWN_TIMEOUT).and_then(|v| v.as_i64()) {
+        values::set(state, attr::SHUTDOWN_TIMEOUT, Value::from(n));
+    }
+    if let Some(b) = m.get(attr::RESTART_ON_UPDATE).and_then(|v| v.as_bool()) {
+        values::set(state, attr::RESTART_ON_UPDATE, Value::from(b));
+    }
+    if let Some(serde_json::Value::Object(t)) = m.get(attr::TIMEOUTS) {
+        let get = |k: &str| {
+            t.get(k)
+                .and_then(|v| v.as_str())
+                .map(Value::from)
+                .unwrap_or(Value::Null)
+        };
+        values::set(
+            state,
+            attr::TIMEOUTS,
+            Value::object([
+                (to::CREATE, get(to::CREATE)),
+                (to::UPDATE, get(to::UPDATE)),
+                (to::DELETE, get(to::DELETE)),
+            ]),
+        );
+    }
+    if let Some(serde_json::Value::Object(c)) = m.get(schema::nic::EXPECTED_IP_CIDR)
+        && let Some(Value::List(items)) = state.get_mut(attr::NETWORK_INTERFACE)
+    {
+        for item in items {
+            let dev = values::int_at(item, schema::nic::DEVICE)
+                .value()
+                .map(|d| d.to_string());
+            if let Some(cidr) = dev.and_then(|d| c.get(&d)).and_then(|v| v.as_str()) {
+                values::set(item, schema::nic::EXPECTED_IP_CIDR, Value::from(cidr));
+            }
+        }
+    }
+}
+
 /// Default limits of the operations.
 pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_UPDATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);

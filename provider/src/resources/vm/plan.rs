@@ -176,12 +176,21 @@ fn plan_nics_update(config: &Value, prior: &Value, planned: &mut Value, reboot: 
         for (i, item) in items.iter_mut().enumerate() {
             let Some(c) = cfg_nics.get(i) else { continue };
             set_if_null_in_config(item, c, nic::DEVICE, Value::from(i as i64));
-            let spec = &nics::specs(&Value::object([(
-                attr::NETWORK_INTERFACE,
-                Value::List(vec![item.clone()]),
-            )]))[0];
             let device = int_at(item, nic::DEVICE).value();
             let p = device.and_then(|d| nics::prior_by_device(&prior_nics, d));
+            // The MAC stays for the life of the interface, across VIF replacements.
+            match p {
+                Some(p) => set_if_null_in_config(item, c, nic::MAC, at(p, nic::MAC).clone()),
+                None => set_if_null_in_config(item, c, nic::MAC, Value::unknown()),
+            }
+            // What the configuration asks for (the planned MAC of an unset `mac`
+            // is the kept one, not a change).
+            let mut wanted = c.clone();
+            set(&mut wanted, nic::DEVICE, at(item, nic::DEVICE).clone());
+            let spec = &nics::specs(&Value::object([(
+                attr::NETWORK_INTERFACE,
+                Value::List(vec![wanted]),
+            )]))[0];
             if device.is_none() {
                 // Unknown device: everything about it is known only at apply.
                 changed = true;
@@ -198,11 +207,6 @@ fn plan_nics_update(config: &Value, prior: &Value, planned: &mut Value, reboot: 
             }
             kept_devices.extend(device);
             let action = nics::action(spec, p);
-            // The MAC stays for the life of the interface, across VIF replacements.
-            match p {
-                Some(p) => set_if_null_in_config(item, c, nic::MAC, at(p, nic::MAC).clone()),
-                None => set_if_null_in_config(item, c, nic::MAC, Value::unknown()),
-            }
             match (&action, p) {
                 (NicAction::Keep, Some(p)) => {
                     copy_from(item, p, nic::NETWORK_UUID);

@@ -169,6 +169,19 @@ async fn run(
             .await
             .ctx("setting other_config")?;
     }
+    let settings = super::settings_json(config);
+    if rec.other_config.get(super::SETTINGS_KEY) != Some(&settings) {
+        client
+            .vm()
+            .remove_from_other_config(&vm, super::SETTINGS_KEY)
+            .await
+            .ctx("recording the settings")?;
+        client
+            .vm()
+            .add_to_other_config(&vm, super::SETTINGS_KEY, &settings)
+            .await
+            .ctx("recording the settings")?;
+    }
     if let Some(xs) = merged_tracked(
         &rec.xenstore_data,
         str_map(prior, attr::XENSTORE_DATA),
