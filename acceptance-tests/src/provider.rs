@@ -8,8 +8,10 @@ use std::sync::OnceLock;
 use crate::HarnessError;
 use crate::cli::workspace_root;
 
-/// The provider's full source address.
+/// The provider's full source address (as Terraform resolves `xenapi/xenapi`).
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/xenapi/xenapi";
+/// The same short source as OpenTofu resolves it.
+pub const PROVIDER_ADDRESS_OPENTOFU: &str = "registry.opentofu.org/xenapi/xenapi";
 /// The short source used in `required_providers`.
 pub const PROVIDER_SOURCE: &str = "xenapi/xenapi";
 /// The Cargo package and binary name.
@@ -120,9 +122,12 @@ pub fn dev_overrides_config(binary: &Path, bin_dir: &Path) -> Result<String, Har
             source,
         })?;
     }
+    // Both hostnames: `xenapi/xenapi` means registry.terraform.io to Terraform
+    // and registry.opentofu.org to OpenTofu (TF_ACC_TERRAFORM_PATH may name a
+    // `tofu`).
+    let dir = hcl_string(&bin_dir.to_string_lossy());
     Ok(format!(
-        "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_ADDRESS}\" = {}\n  }}\n  direct {{}}\n}}\n",
-        hcl_string(&bin_dir.to_string_lossy())
+        "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_ADDRESS}\" = {dir}\n    \"{PROVIDER_ADDRESS_OPENTOFU}\" = {dir}\n  }}\n  direct {{}}\n}}\n"
     ))
 }
 

@@ -12,7 +12,7 @@ use terraform_provider_xenapi::server::{RunningServer, ServeOptions, start};
 
 use crate::HarnessError;
 use crate::case::ProviderSetup;
-use crate::provider::PROVIDER_ADDRESS;
+use crate::provider::{PROVIDER_ADDRESS, PROVIDER_ADDRESS_OPENTOFU};
 use crate::workdir::ProviderMode;
 
 /// A provider served in-process; stops the server when dropped.
@@ -38,12 +38,21 @@ impl InProcessProvider {
         })
     }
 
-    /// The `TF_REATTACH_PROVIDERS` value for this server.
+    /// The `TF_REATTACH_PROVIDERS` value for this server, under both the
+    /// Terraform and the OpenTofu address of `xenapi/xenapi`.
     pub fn reattach_json(&self) -> String {
-        self.server
-            .as_ref()
-            .map(|s| s.reattach_json(PROVIDER_ADDRESS))
-            .unwrap_or_default()
+        let Some(server) = self.server.as_ref() else {
+            return String::new();
+        };
+        let mut merged = serde_json::Map::new();
+        for address in [PROVIDER_ADDRESS, PROVIDER_ADDRESS_OPENTOFU] {
+            if let Ok(serde_json::Value::Object(entry)) =
+                serde_json::from_str::<serde_json::Value>(&server.reattach_json(address))
+            {
+                merged.extend(entry);
+            }
+        }
+        serde_json::Value::Object(merged).to_string()
     }
 
     /// True while the server task has not stopped (Terraform must never stop
