@@ -8,7 +8,11 @@
 //! - `examples/resources/<type>/resource.tf`, `import.sh` and
 //!   `import-by-string-id.tf` → a resource page's example and Import section;
 //! - `examples/data-sources/<type>/data-source.tf`;
-//! - `examples/functions/<name>/function.tf`.
+//! - `examples/functions/<name>/function.tf`;
+//! - `templates/guides/<name>.md` (hand-written guides, next to `examples/`) →
+//!   `docs/guides/<name>.md`, copied verbatim (registry guides carry their own
+//!   front matter), so that the freshness check covers them and a removed guide
+//!   disappears from `docs/`.
 //!
 //! Page names drop the `xenapi_` prefix (`docs/resources/mac_address.md`). The
 //! output depends only on the schemas and the examples (sorted, no dates), so
@@ -140,13 +144,52 @@ pub fn render_pages(
             function_page(source, name, definition, examples)?,
         );
     }
+    for (name, text) in read_guides(&guides_dir_for(examples))? {
+        pages.insert(Path::new("guides").join(name), text);
+    }
     Ok(pages)
+}
+
+/// The hand-written guides directory that belongs to an examples directory:
+/// `templates/guides` next to it.
+pub fn guides_dir_for(examples: &Path) -> PathBuf {
+    match examples.parent() {
+        Some(p) => p.join("templates").join("guides"),
+        None => PathBuf::from("templates").join("guides"),
+    }
+}
+
+/// Every `*.md` guide in `dir` (file name → text, sorted); none when the
+/// directory does not exist.
+fn read_guides(dir: &Path) -> Result<BTreeMap<PathBuf, String>, DocsError> {
+    let mut out = BTreeMap::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(DocsError::ReadExample {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "md") {
+            let text = std::fs::read_to_string(&path).map_err(|source| DocsError::ReadExample {
+                path: path.clone(),
+                source,
+            })?;
+            out.insert(PathBuf::from(entry.file_name()), text);
+        }
+    }
+    Ok(out)
 }
 
 /// Writes the pages under `out`, and removes markdown files in the generated
 /// directories that no page produces any more (a removed resource's page).
 pub fn write_pages(out: &Path, pages: &BTreeMap<PathBuf, String>) -> Result<(), DocsError> {
-    for sub in ["resources", "data-sources", "functions"] {
+    for sub in ["resources", "data-sources", "functions", "guides"] {
         let dir = out.join(sub);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -400,7 +443,8 @@ mod tests {
             assert!(
                 existing.get(name) == Some(text),
                 "docs/{} is stale: run `terraform-provider-xenapi docs --out docs/` (or \
-                 UPDATE_DOCS=1 cargo test -p terraform-provider-xenapi docs) and commit",
+                 UPDATE_DOCS=1 cargo test -p terraform-provider-xenapi docs) and commit \
+                 (guides are edited in templates/guides/, not in docs/guides/)",
                 name.display()
             );
         }
@@ -443,6 +487,34 @@ mod tests {
         let err = render_pages(&source, tmp.path()).unwrap_err();
         assert!(matches!(err, DocsError::MissingExample { .. }));
         assert!(err.to_string().contains("provider.tf"), "{err}");
+    }
+
+    #[test]
+    fn guides_are_copied_verbatim_and_removed_when_gone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let examples = tmp.path().join("examples");
+        let guides = tmp.path().join("templates/guides");
+        std::fs::create_dir_all(&guides).unwrap();
+        let text = "---\npage_title: \"A guide\"\nsubcategory: \"Guides\"\n---\n\n# A guide\n";
+        std::fs::write(guides.join("a.md"), text).unwrap();
+        std::fs::write(guides.join("notes.txt"), "not a guide").unwrap();
+        assert_eq!(guides_dir_for(&examples), guides);
+        let found = read_guides(&guides).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[Path::new("a.md")], text);
+        // A guide whose source is gone is removed from the output.
+        let out = tmp.path().join("docs");
+        std::fs::create_dir_all(out.join("guides")).unwrap();
+        std::fs::write(out.join("guides/old.md"), "old").unwrap();
+        let mut pages = BTreeMap::new();
+        pages.insert(PathBuf::from("guides/a.md"), text.to_owned());
+        write_pages(&out, &pages).unwrap();
+        assert!(!out.join("guides/old.md").exists());
+        assert_eq!(
+            std::fs::read_to_string(out.join("guides/a.md")).unwrap(),
+            text
+        );
+        assert!(read_guides(&tmp.path().join("missing")).unwrap().is_empty());
     }
 
     #[test]
