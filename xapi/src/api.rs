@@ -542,6 +542,87 @@ impl VmApi<'_> {
     }
 }
 
+/// The form of `VM.sysprep` a pool accepted (see [`VmApi::sysprep`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysprepSignature {
+    /// `VM.sysprep(vm, unattend, timeout)` (XAPI 25.26 and later).
+    WithTimeout,
+    /// `VM.sysprep(vm, unattend)` (XAPI 25.24–25.25, before the timeout parameter).
+    WithoutTimeout,
+}
+
+impl VmApi<'_> {
+    /// `Async.VM.sysprep`: passes `unattend` (the content of `unattend.xml`, at most 32 KiB)
+    /// to Windows sysprep and returns the task at once. `timeout` (seconds) is sent only when
+    /// given, for pools whose `VM.sysprep` has that parameter. The unattend content is a
+    /// secret to this client: it is never logged.
+    pub async fn sysprep_async(
+        &self,
+        vm: &VmRef,
+        unattend: &str,
+        timeout_secs: Option<f64>,
+    ) -> Result<TaskRef> {
+        self.c
+            .start_async("VM.sysprep", sysprep_params(vm, unattend, timeout_secs))
+            .await
+    }
+
+    /// Runs `VM.sysprep` as a task and waits up to `wait` for it (XAPI returns when the
+    /// guest has finished sysprep and its domain went away, or fails with
+    /// `SYSPREP [vm uuid; message]`).
+    ///
+    /// The signature is detected from the pool's own answer, not guessed: the call is sent
+    /// with `timeout_secs`; a pool without that parameter refuses it at dispatch with
+    /// `MESSAGE_PARAMETER_COUNT_MISMATCH` (nothing ran), and the call is resent without it.
+    /// A pool without `VM.sysprep` gives `MESSAGE_METHOD_UNKNOWN`; one where the API is
+    /// disabled gives `SYSPREP [uuid; "API call is disabled"]` — both are returned as errors.
+    pub async fn sysprep(
+        &self,
+        vm: &VmRef,
+        unattend: &str,
+        timeout_secs: f64,
+        wait: Duration,
+    ) -> Result<SysprepSignature> {
+        let _permit = self.c.mutation_permit().await?;
+        let (task, signature) = match self
+            .c
+            .start_async_unlimited(
+                "VM.sysprep",
+                sysprep_params(vm, unattend, Some(timeout_secs)),
+            )
+            .await
+        {
+            Ok(t) => (t, SysprepSignature::WithTimeout),
+            Err(e) if e.is(&crate::ErrorCode::MessageParameterCountMismatch) => {
+                tracing::info!(
+                    "VM.sysprep has no timeout parameter on this pool; resending without it"
+                );
+                let t = self
+                    .c
+                    .start_async_unlimited("VM.sysprep", sysprep_params(vm, unattend, None))
+                    .await?;
+                (t, SysprepSignature::WithoutTimeout)
+            }
+            Err(e) => return Err(e),
+        };
+        let outcome = self.c.await_task(&task, wait).await;
+        if !matches!(outcome, Err(Error::Timeout { .. }))
+            && let Err(e) = self.c.task_destroy_unlimited(&task).await
+        {
+            tracing::debug!(error = %e, "task.destroy after sysprep failed");
+        }
+        outcome.map(|_| signature)
+    }
+}
+
+fn sysprep_params(vm: &VmRef, unattend: &str, timeout_secs: Option<f64>) -> Vec<Value> {
+    let mut p = vec![json!(vm), json!(unattend)];
+    if let Some(t) = timeout_secs {
+        p.push(json!(t));
+    }
+    p
+}
+
 /// Arguments of `VIF.create` (one struct on the wire).
 #[derive(Debug, Clone, Serialize)]
 pub struct VifCreate {

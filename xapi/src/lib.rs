@@ -73,8 +73,8 @@ mod transfer;
 pub mod wire;
 
 pub use api::{
-    HostApi, MemoryLimits, MessageApi, MetricsApi, NetworkApi, PifApi, PoolApi, SrApi, TaskApi,
-    VbdApi, VbdCreate, VdiApi, VdiCreate, VifApi, VifCreate, VmApi,
+    HostApi, MemoryLimits, MessageApi, MetricsApi, NetworkApi, PifApi, PoolApi, SrApi,
+    SysprepSignature, TaskApi, VbdApi, VbdCreate, VdiApi, VdiCreate, VifApi, VifCreate, VmApi,
 };
 pub use client::{Client, Config, RetryPolicy, Secret};
 pub use error::{ApiError, Error, ErrorCode, Result};

@@ -11,6 +11,7 @@ pub const USER: &str = "root";
 pub const PASSWORD: &str = "labpool";
 pub const LINUX_TEMPLATE: &str = "labpool Ubuntu 24.04 cloud-init";
 pub const DEFAULT_TEMPLATE: &str = "Debian Bookworm 12";
+pub const WINDOWS_TEMPLATE: &str = "labpool Windows Server 2022 cloudbase-init";
 pub const GIB: i64 = 1 << 30;
 pub const MIB: i64 = 1 << 20;
 
@@ -26,6 +27,25 @@ impl Lab {
     pub async fn start() -> Lab {
         let cfg = labpool::Config {
             boot_seconds: 0.2,
+            ..labpool::Config::default()
+        };
+        let pool = labpool::LabPool::start(cfg).await.expect("lab pool starts");
+        let url = pool.base_url().to_string();
+        Lab {
+            pool,
+            url,
+            admin: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts a lab pool that simulates the given `VM.sysprep` version.
+    pub async fn start_with_sysprep(mode: labpool::api::sysprep::SysprepMode) -> Lab {
+        let cfg = labpool::Config {
+            boot_seconds: 0.2,
+            sysprep: labpool::api::sysprep::SysprepConfig {
+                mode,
+                ..Default::default()
+            },
             ..labpool::Config::default()
         };
         let pool = labpool::LabPool::start(cfg).await.expect("lab pool starts");
