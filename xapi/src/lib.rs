@@ -42,8 +42,10 @@
 //!   [`ErrorCode`], unknown codes preserved, and the string `params`). Failed async tasks
 //!   are reported the same way, so matching on codes works for both forms.
 //! * **Tasks and events**: `*_async` calls return a [`TaskRef`]; [`Client::await_task`],
-//!   [`Client::wait_for`] and [`Client::wait_for_events`] block on `event.from`, never on
-//!   sleep loops.
+//!   [`Client::run_async`], [`Client::wait_for`], [`Client::wait_for_guest_metrics`] and
+//!   [`Client::wait_for_events`] block on `event.from`, never on sleep loops.
+//! * **Sysprep**: [`VmApi::sysprep`] detects whether the pool's `VM.sysprep` takes the
+//!   `timeout` parameter from the pool's own answer, and never logs the unattend content.
 //! * **Raw VDI transfer**: [`Client::import_raw_vdi`] (`PUT /import_raw_vdi`, follows
 //!   `302`, outcome from the task) and [`Client::export_raw_vdi`].
 //! * **TLS**: [`TlsOptions`] — system roots (default), a CA bundle, pinned SHA-256
