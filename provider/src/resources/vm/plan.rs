@@ -167,7 +167,7 @@ fn plan_nics_create(config: &Value, planned: &mut Value) {
 }
 
 /// Plans the interfaces of an update; returns whether any VIF changes.
-fn plan_nics_update(config: &Value, prior: &Value, planned: &mut Value, reboot: bool) -> bool {
+fn plan_nics_update(config: &Value, prior: &Value, planned: &mut Value) -> bool {
     let cfg_nics = elements(config, attr::NETWORK_INTERFACE).to_vec();
     let prior_nics = elements(prior, attr::NETWORK_INTERFACE).to_vec();
     let mut changed = false;
@@ -211,13 +211,11 @@ fn plan_nics_update(config: &Value, prior: &Value, planned: &mut Value, reboot: 
                 (NicAction::Keep, Some(p)) => {
                     copy_from(item, p, nic::NETWORK_UUID);
                     copy_from(item, p, nic::VIF_UUID);
-                    if reboot {
-                        set(item, nic::IPV4_ADDRESSES, Value::unknown());
-                        set(item, nic::IPV6_ADDRESSES, Value::unknown());
-                    } else {
-                        copy_from(item, p, nic::IPV4_ADDRESSES);
-                        copy_from(item, p, nic::IPV6_ADDRESSES);
-                    }
+                    // The reported addresses are read again after any apply
+                    // (the guest may change them at any time), so a planned
+                    // value could not be kept reliably.
+                    set(item, nic::IPV4_ADDRESSES, Value::unknown());
+                    set(item, nic::IPV6_ADDRESSES, Value::unknown());
                 }
                 (NicAction::Replace(causes), Some(p)) => {
                     changed = true;
@@ -383,8 +381,7 @@ pub fn modify_plan(req: &PlanRequest<'_>, plan: &mut PlannedChange, diags: &mut 
     plan_disks_update(config, prior, planned, diags);
 
     let restart = restart_needed(prior, planned);
-    let power_on = power_state(prior) != "running" && power_state(planned) == "running";
-    plan_nics_update(config, prior, planned, !restart.is_empty() || power_on);
+    plan_nics_update(config, prior, planned);
 
     if !restart.is_empty() {
         let names: Vec<&str> = restart.iter().map(|r| r.name.as_str()).collect();
@@ -652,6 +649,7 @@ mod tests {
             str_at(&n[0], nic::VIF_UUID).value_owned().as_deref(),
             Some("vif0")
         );
+        assert!(at(&n[0], nic::IPV4_ADDRESSES).is_unknown());
         assert_eq!(
             str_at(&n[1], nic::MAC).value_owned().as_deref(),
             Some("02:00:00:00:00:02")

@@ -228,6 +228,36 @@ pub async fn wait_for_guest(
     Ok(())
 }
 
+/// Waits until a running VM's guest agent reports PV drivers, which XAPI
+/// needs before it hot-plugs or unplugs a VIF or VBD (`VM_MISSING_PV_DRIVERS`
+/// otherwise). Event-driven; bounded by the operation's deadline.
+pub async fn wait_for_pv_drivers(
+    client: &Client,
+    vm: &VmRef,
+    deadline: &Deadline,
+) -> StepResult<()> {
+    let rec = client
+        .wait_for::<xapi::Vm>(vm, deadline.remaining(), |r| {
+            !r.guest_metrics.is_null() || r.power_state != PowerState::Running
+        })
+        .await
+        .map_err(|e| {
+            guest_wait_error(e, deadline).context("waiting for PV drivers before a hot-plug")
+        })?;
+    if rec.power_state != PowerState::Running {
+        return Ok(());
+    }
+    client
+        .wait_for::<VmGuestMetrics>(&rec.guest_metrics, deadline.remaining(), |gm| {
+            gm.pv_drivers_detected || gm.pv_drivers_version.contains_key("major")
+        })
+        .await
+        .map_err(|e| {
+            guest_wait_error(e, deadline).context("waiting for PV drivers before a hot-plug")
+        })?;
+    Ok(())
+}
+
 fn guest_wait_error(e: xapi::Error, deadline: &Deadline) -> StepError {
     match e {
         xapi::Error::Timeout { .. } => StepError::new(

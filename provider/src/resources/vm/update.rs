@@ -129,6 +129,14 @@ async fn run(
         rec = client.vm().get_record(&vm).await.ctx("reading the VM")?;
     }
     let running = rec.power_state == PowerState::Running;
+    // Hot-plugs need the guest's PV drivers; a VM that has just booted may not
+    // have reported them yet. Waited for (events) only when a hot-plug is due.
+    let hotplug = HotplugGate {
+        needed: running,
+        vm: vm.clone(),
+        deadline: *deadline,
+        done: std::sync::atomic::AtomicBool::new(false),
+    };
 
     let guard = pool.mutation().await;
     // Plain setters.
@@ -371,6 +379,7 @@ async fn run(
         };
         let name = opt_str(d, disk::NAME_LABEL)
             .unwrap_or_else(|| format!("{} disk {device}", rec.name_label));
+        hotplug.ready(ctx, client).await?;
         disks::create_disk(client, &vm, &uuid, &dsr, size, &name, &device, running).await?;
         vbds = vbds_direct(
             client,
@@ -396,6 +405,7 @@ async fn run(
             .find(|(_, _, v)| v.as_ref().is_some_and(|(_, r)| r.uuid == u))
         {
             if disks::is_created_disk(vdi) {
+                hotplug.ready(ctx, client).await?;
                 disks::destroy_disk(client, Some((vbd, b)), vdi_ref).await?;
             } else {
                 disks::mark_entry(client, vdi_ref, None).await?;
@@ -447,6 +457,7 @@ async fn run(
             continue;
         }
         vif_changed = true;
+        hotplug.ready(ctx, client).await?;
         if let Some((r, v)) = old_vif {
             nics::destroy_vif(client, r, running && v.currently_attached).await?;
         }
@@ -503,6 +514,7 @@ async fn run(
         }
         if let Some((r, v)) = vifs.iter().find(|(_, v)| v.device == d.to_string()) {
             vif_changed = true;
+            hotplug.ready(ctx, client).await?;
             nics::destroy_vif(client, r, running && v.currently_attached).await?;
         }
     }
@@ -542,6 +554,7 @@ async fn run(
                 _ => false,
             };
             if !same {
+                hotplug.ready(ctx, client).await?;
                 let used: BTreeSet<String> =
                     vbds.iter().map(|(_, b, _)| b.userdevice.clone()).collect();
                 let device = disks::first_free_device(&used, &["3"]);
@@ -620,4 +633,29 @@ async fn run(
         }
     }
     Ok(read::build_state(&base, &obs))
+}
+
+/// Waits once for PV drivers before the first hot-plug of an update.
+struct HotplugGate {
+    needed: bool,
+    vm: VmRef,
+    deadline: Deadline,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl HotplugGate {
+    async fn ready(&self, ctx: &Context, client: &xapi::Client) -> StepResult<()> {
+        use std::sync::atomic::Ordering;
+        if !self.needed || self.done.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        cancellable(
+            ctx,
+            "waiting for the guest's PV drivers",
+            power::wait_for_pv_drivers(client, &self.vm, &self.deadline),
+        )
+        .await?;
+        self.done.store(true, Ordering::Relaxed);
+        Ok(())
+    }
 }
