@@ -999,6 +999,24 @@ pub fn classify_failure(e: &xapi::Error, vm: &str) -> SysprepError {
     }
 }
 
+/// The master's XAPI version (`host.software_version["xapi"]`), best effort.
+pub async fn xapi_version(client: &Client) -> Option<String> {
+    let pools = client.get_all_records::<xapi::Pool>().await.ok()?;
+    let master = pools.values().next()?.master.clone();
+    let host = client.get_record::<xapi::Host>(&master).await.ok()?;
+    host.software_version.get("xapi").cloned()
+}
+
+async fn with_version(client: &Client, mut e: SysprepError) -> SysprepError {
+    if matches!(e.kind, FailureKind::MethodUnknown | FailureKind::Disabled)
+        && let Some(v) = xapi_version(client).await
+    {
+        e.detail
+            .push_str(&format!(" The pool master runs XAPI {v}."));
+    }
+    e
+}
+
 /// Calls `Async.VM.sysprep(vm, unattend, timeout)` and waits for the task.
 /// On `MESSAGE_PARAMETER_COUNT_MISMATCH` (XAPI before 25.26.0) retries with
 /// `VM.sysprep(vm, unattend)` and returns `true` (legacy signature used).
@@ -1020,26 +1038,29 @@ pub async fn call_sysprep(
             wait,
         )
         .await;
-    match first {
-        Ok(_) => Ok(false),
+    let e = match first {
+        Ok(_) => return Ok(false),
         Err(e) if e.is(&ErrorCode::MessageParameterCountMismatch) => {
             tracing::warn!(
                 vm = vm_text,
                 "VM.sysprep takes no timeout parameter on this XAPI (before {XAPI_WITH_TIMEOUT}); \
                  using the two-parameter form"
             );
-            client
+            match client
                 .run_async(
                     "VM.sysprep",
                     vec![json!(vm), json!(spec.unattend.expose())],
                     wait,
                 )
                 .await
-                .map(|_| true)
-                .map_err(|e| classify_failure(&e, vm_text))
+            {
+                Ok(_) => return Ok(true),
+                Err(e) => e,
+            }
         }
-        Err(e) => Err(classify_failure(&e, vm_text)),
-    }
+        Err(e) => e,
+    };
+    Err(with_version(client, classify_failure(&e, vm_text)).await)
 }
 
 async fn start_vm(client: &Client, vm: &VmRef, limit: Duration) -> Result<(), SysprepError> {
