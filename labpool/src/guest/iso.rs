@@ -53,7 +53,9 @@ fn pad_str(out: &mut [u8], s: &str) {
 /// ISO9660 level-1 name (upper case `NAME.EXT`, at most 8.3); `";1"` is appended.
 pub fn single_file_iso(volume_id: &str, name: &str, content: &[u8]) -> Vec<u8> {
     let data_sectors = content.len().div_ceil(SECTOR).max(1);
-    let total = DATA + data_sectors;
+    // genisoimage pads every image with 150 zero sectors (300 KiB); readers such as
+    // libarchive also need more than 16 + 8 sectors to recognise the format.
+    let total = DATA + data_sectors + 150;
     let mut img = vec![0u8; total * SECTOR];
     let file_id = format!("{name};1");
     // Root directory: ".", "..", the file.
