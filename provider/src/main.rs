@@ -12,10 +12,14 @@ use std::sync::Arc;
 
 use terraform_provider_xenapi::catalog::XenapiProvider;
 use terraform_provider_xenapi::logging::{self, LogFormat};
+use terraform_provider_xenapi::pool;
 use terraform_provider_xenapi::server::{self, HandshakeError, ServerError};
 
 /// Provider address printed in the `--debug` reattach line by default.
 const DEFAULT_ADDRESS: &str = "registry.terraform.io/xenapi/xenapi";
+
+/// How long shutdown waits for `session.logout` on the pools this process used.
+const LOGOUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 const USAGE: &str = "\
 terraform-provider-xenapi: Terraform/OpenTofu provider for XCP-ng and XenServer
@@ -111,11 +115,15 @@ fn run_server(debug: bool, address: &str) -> ExitCode {
     };
     let provider = Arc::new(XenapiProvider::new());
     let result = runtime.block_on(async {
-        if debug {
+        let served = if debug {
             server::serve_debug(provider, address).await
         } else {
             server::serve_plugin(provider).await
-        }
+        };
+        // End the XAPI sessions this process opened (if any), without holding
+        // up Terraform's shutdown: go-plugin expects the process gone quickly.
+        let _ = tokio::time::timeout(LOGOUT_GRACE, pool::logout_all()).await;
+        served
     });
     // Don't wait for stray tasks (e.g. connections the client never closed).
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
