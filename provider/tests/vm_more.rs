@@ -1,0 +1,126 @@
+//! `xenapi_vm`: default templates (provisioning XML with `sr=""`), full copies,
+//! CD, tags/maps, vCPU changes, out-of-band drift, lookup errors.
+
+mod vm_support;
+
+use schema::Value;
+use terraform_provider_xenapi::resources::vm::schema::attr;
+use vm_support::*;
+
+fn xapi_client(lab: &labpool::RunningPool) -> xapi::Client {
+    xapi::Client::new(xapi::Config::new(lab.base_url(), lab.username(), lab.password()).unwrap())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_template_full_copy_cd_maps_and_drift() {
+    let lab = start_lab().await;
+    let tf = Tf::new(&lab, None).await;
+    let vdis_before = objects(&lab, "VDI").await.len();
+    let map = |pairs: &[(&str, &str)]| {
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::from(*v)))
+                .collect(),
+        )
+    };
+    let config = |vcpus: i64, role: &str| {
+        vm(&[
+            (attr::NAME_LABEL, Value::from("deb-1")),
+            (attr::TEMPLATE, Value::from("Debian Bookworm 12")),
+            (attr::CLONE_TYPE, Value::from("full")),
+            (attr::SR, Value::from("Shared NFS storage")),
+            (attr::MEMORY, memory(None, G, None, None)),
+            (attr::VCPUS, Value::from(vcpus)),
+            (attr::VCPUS_MAX, Value::from(4i64)),
+            (attr::CORES_PER_SOCKET, Value::from(2i64)),
+            (attr::CDROM, Value::from("debian-12.5.0-amd64-netinst.iso")),
+            (attr::BOOT_ORDER, Value::from("dc")),
+            (
+                attr::TAGS,
+                Value::Set(vec![Value::from("lab"), Value::from("deb")]),
+            ),
+            (attr::OTHER_CONFIG, map(&[("team", "infra")])),
+            (attr::XENSTORE_DATA, map(&[("vm-data/role", role)])),
+            (attr::SHUTDOWN_TIMEOUT, Value::from(5i64)),
+        ])
+    };
+    let (state, _) = tf.up(&Value::Null, &config(2, "db")).await;
+    let id = s(&state, attr::ID).to_string();
+    assert_eq!(s(&state, attr::CDROM), "debian-12.5.0-amd64-netinst.iso");
+    assert_eq!(s(&state, attr::BOOT_ORDER), "dc");
+    // The provisioned disk landed on the chosen SR (sr="" was rewritten).
+    let vm_rec = objects(&lab, "VM")
+        .await
+        .into_iter()
+        .find(|v| v["uuid"] == id.as_str())
+        .unwrap();
+    assert!(vm_rec["other_config"].get("disks").is_none(), "{vm_rec}");
+    let plan = tf.plan(&state, &config(2, "db"), &[]).await;
+    assert_eq!(plan.planned, state);
+
+    // vCPUs within vcpus_max and xenstore_data: live, no warning.
+    let (state, diags) = tf.up(&state, &config(4, "web")).await;
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(state.get(attr::VCPUS).and_then(Value::as_i64), Some(4));
+
+    // Out-of-band changes show as drift; untracked keys are ignored.
+    let c = xapi_client(&lab);
+    let vm_ref = c.vm().get_by_uuid(&id).await.unwrap();
+    c.vm()
+        .remove_from_other_config(&vm_ref, "team")
+        .await
+        .unwrap();
+    c.vm()
+        .add_to_other_config(&vm_ref, "team", "someone-else")
+        .await
+        .unwrap();
+    c.vm()
+        .add_to_other_config(&vm_ref, "not-mine", "x")
+        .await
+        .unwrap();
+    c.vm().set_name_label(&vm_ref, "renamed").await.unwrap();
+    let (refreshed, d) = tf.read(&state).await;
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(s(&refreshed, attr::NAME_LABEL), "renamed");
+    let oc = refreshed.get(attr::OTHER_CONFIG).unwrap().as_map().unwrap();
+    assert_eq!(oc.len(), 1);
+    assert_eq!(oc["team"].as_str(), Some("someone-else"));
+    // The next apply puts it back.
+    let (state, _) = tf.up(&refreshed, &config(4, "web")).await;
+    assert_eq!(s(&state, attr::NAME_LABEL), "deb-1");
+    let (again, _) = tf.read(&state).await;
+    assert_eq!(again, state);
+
+    // Delete: the VM has no guest agent, so the clean shutdown is refused and
+    // the hard one follows; the copied disk goes, the ISO stays.
+    assert!(errors(&tf.destroy(&state).await).is_empty());
+    assert_eq!(objects(&lab, "VDI").await.len(), vdis_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_errors_name_the_attribute_and_create_nothing() {
+    let lab = start_lab().await;
+    let tf = Tf::new(&lab, None).await;
+    let vms = objects(&lab, "VM").await.len();
+    for (field, value, path) in [
+        (attr::TEMPLATE, "No Such Template", "template"),
+        (attr::SR, "no-such-sr", "sr"),
+        (attr::AFFINITY_HOST, "no-such-host", "affinity_host"),
+    ] {
+        let config = vm(&[
+            (attr::NAME_LABEL, Value::from("x")),
+            (attr::MEMORY, memory(None, G, None, None)),
+            (field, Value::from(value)),
+        ]);
+        let plan = tf.plan(&Value::Null, &config, &[]).await;
+        let (state, d) = tf.apply(&Value::Null, &plan, &config).await;
+        assert!(state.is_null());
+        let e = errors(&d);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with(&format!("{path}:")), "{e:?}");
+        assert!(e[0].contains(value), "{e:?}");
+    }
+    assert_eq!(objects(&lab, "VM").await.len(), vms);
+}
