@@ -124,6 +124,35 @@ async fn invalid_memory_orders_fail_at_plan_time() {
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with(&format!("{path}:")), "{e:?}");
     }
+    // The template's static_min (512 MiB) is looked up at plan time: a fixed
+    // 256 MiB VM is refused by the plan, not at apply.
+    let config = small("bad", memory(None, 256 * M, None, None), &[]);
+    assert!(errors(&tf.validate(&config)).is_empty());
+    let plan = tf.plan(&Value::Null, &config, &[]).await;
+    let e = errors(&plan.diags);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("memory.static_min:") && e[0].contains("template"),
+        "{e:?}"
+    );
+    // With it set explicitly the plan knows all four limits.
+    let config = small("ok", memory(Some(128 * M), 256 * M, None, None), &[]);
+    let plan = tf.plan(&Value::Null, &config, &[]).await;
+    assert!(plan.diags.is_empty(), "{:?}", plan.diags);
+    let default_min = tf
+        .plan(
+            &Value::Null,
+            &small("ok", memory(None, G, None, None), &[]),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        default_min
+            .planned
+            .get(attr::MEMORY)
+            .and_then(|m| m.get(mem::STATIC_MIN)),
+        Some(&Value::from(512 * M))
+    );
     assert!(
         objects(&lab, "VM")
             .await

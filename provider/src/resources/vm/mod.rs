@@ -291,6 +291,26 @@ fn pool_of(ctx: &Context, diags: &mut Diagnostics) -> Option<Arc<Pool>> {
     }
 }
 
+/// The template's `memory_static_min`, looked up at plan time when the
+/// configuration leaves `memory.static_min` unset and names a known template.
+/// Any failure (no pool settings yet, unreachable pool, unknown name) gives
+/// `None`: the value is then planned as unknown and checked at apply.
+async fn template_static_min(ctx: &Context, config: &Value) -> Option<i64> {
+    let memory = at(config, attr::MEMORY);
+    if !at(memory, schema::mem::STATIC_MIN).is_null() {
+        return None;
+    }
+    let template = opt_str(config, attr::TEMPLATE)?;
+    let pool = Pool::from_context(ctx).ok()?;
+    match pool.resolve_template(&template).await {
+        Ok((_, rec)) => Some(rec.memory_static_min),
+        Err(e) => {
+            tracing::debug!(error = %e, "template lookup at plan time failed; checked at apply");
+            None
+        }
+    }
+}
+
 /// Plan-time checks of the whole configuration (no IO).
 pub fn validate_config(config: &Value, diags: &mut Diagnostics) {
     memory_limits::MemorySpec::from_value(at(config, attr::MEMORY)).validate(diags);
@@ -431,7 +451,7 @@ impl Resource for VmResource {
 
     async fn modify_plan(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         req: &PlanRequest<'_>,
         plan: &mut PlannedChange,
         diags: &mut Diagnostics,
@@ -439,7 +459,12 @@ impl Resource for VmResource {
         if req.is_destroy() {
             return;
         }
-        plan::modify_plan(req, plan, diags);
+        let template_static_min = if req.is_create() {
+            template_static_min(ctx, req.config).await
+        } else {
+            None
+        };
+        plan::modify_plan(req, plan, diags, template_static_min);
     }
 
     async fn create(

@@ -329,13 +329,37 @@ fn same_template(prior: &Value, planned: &Value) -> bool {
 }
 
 /// The whole planning step (create and update; not destroy).
-pub fn modify_plan(req: &PlanRequest<'_>, plan: &mut PlannedChange, diags: &mut Diagnostics) {
+///
+/// `template_static_min` is the template's `memory_static_min` when it could
+/// be looked up at plan time (create only): then an unset `memory.static_min`
+/// is planned as that value and the order is checked against it now instead
+/// of at apply.
+pub fn modify_plan(
+    req: &PlanRequest<'_>,
+    plan: &mut PlannedChange,
+    diags: &mut Diagnostics,
+    template_static_min: Option<i64>,
+) {
     let config = req.config;
     let planned = &mut plan.planned_state;
     set_if_null_in_config(planned, config, attr::POWER_STATE, Value::from("running"));
     let spec_cpu = super::cpu::CpuSpec::from_value(config);
     if req.is_create() {
-        plan_memory(config, planned, Value::unknown());
+        let spec = MemorySpec::from_value(at(config, attr::MEMORY));
+        let static_min = match template_static_min {
+            Some(t) if spec.static_min.is_null() && spec.static_max.is_value() => {
+                if let Err(m) = spec.resolve(t) {
+                    diags.error_at(
+                        AttributePath::new(attr::MEMORY).attr(mem::STATIC_MIN),
+                        "Invalid memory limits",
+                        m,
+                    );
+                }
+                Value::from(t)
+            }
+            _ => Value::unknown(),
+        };
+        plan_memory(config, planned, static_min);
         if let (Known::Null, Known::Value(v)) = (spec_cpu.vcpus_max, spec_cpu.vcpus) {
             set(planned, attr::VCPUS_MAX, Value::from(v));
         }
@@ -489,7 +513,7 @@ mod tests {
             prior_private: &[],
         };
         let mut diags = Diagnostics::new();
-        modify_plan(&req, &mut plan, &mut diags);
+        modify_plan(&req, &mut plan, &mut diags, None);
         (plan, diags)
     }
 
