@@ -42,6 +42,8 @@ impl<'a> Ctx<'a> {
 
 /// A plan/state check: `Err` carries the failure message.
 pub type Check = Arc<dyn Fn(&Ctx<'_>) -> Result<(), String> + Send + Sync>;
+/// A check over the text output (stdout + stderr) of a step's `plan` command.
+pub type OutputCheck = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 /// A check over the diagnostics of a step that must fail, with the config text.
 pub type DiagnosticsCheck = Arc<dyn Fn(&[Diagnostic], &str) -> Result<(), String> + Send + Sync>;
 /// Starts an in-process provider for one CLI run: the mode to use and a guard
@@ -66,6 +68,8 @@ pub struct ConfigStep {
     error_at_plan: bool,
     diagnostics_checks: Vec<DiagnosticsCheck>,
     expect_non_empty_plan: bool,
+    pre_config: Vec<Check>,
+    plan_output_checks: Vec<OutputCheck>,
 }
 
 impl Step {
@@ -79,6 +83,8 @@ impl Step {
             error_at_plan: false,
             diagnostics_checks: Vec::new(),
             expect_non_empty_plan: false,
+            pre_config: Vec::new(),
+            plan_output_checks: Vec::new(),
         }
     }
 
@@ -91,6 +97,7 @@ impl Step {
             verify: true,
             verify_ignore: Vec::new(),
             state_checks: Vec::new(),
+            expect_empty_plan: false,
         }
     }
 }
@@ -139,6 +146,28 @@ impl ConfigStep {
         f: impl Fn(&[Diagnostic], &str) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
         self.diagnostics_checks.push(Arc::new(f));
+        self
+    }
+
+    /// Runs before the step's configuration is written and planned
+    /// (`PreConfig`), e.g. to change the pool behind Terraform's back or to
+    /// inject a fault. `doc` is the previous step's state (`null` when none).
+    pub fn pre_config(
+        mut self,
+        f: impl Fn(&Ctx<'_>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.pre_config.push(Arc::new(f));
+        self
+    }
+
+    /// A check on the text output (stdout + stderr, `-no-color`) of the
+    /// step's `plan -out` command, e.g. for warnings, which the JSON plan
+    /// does not carry.
+    pub fn plan_output_check(
+        mut self,
+        f: impl Fn(&str) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.plan_output_checks.push(Arc::new(f));
         self
     }
 
@@ -201,6 +230,7 @@ pub struct ImportStep {
     verify: bool,
     verify_ignore: Vec<String>,
     state_checks: Vec<Check>,
+    expect_empty_plan: bool,
 }
 
 impl ImportStep {
@@ -233,6 +263,13 @@ impl ImportStep {
     /// Do not compare with the prior state.
     pub fn no_verify(mut self) -> Self {
         self.verify = false;
+        self
+    }
+    /// After the import, a refreshing plan with the step's configuration must
+    /// be empty (for [`ImportKind::Command`] and [`ImportKind::Block`]; the
+    /// generated-config kind always checks this).
+    pub fn expect_empty_plan(mut self) -> Self {
+        self.expect_empty_plan = true;
         self
     }
     /// A check on the state in the import directory after the import.
@@ -518,11 +555,35 @@ impl TestCase {
         pool: Option<&LabPool>,
     ) -> Result<(), String> {
         let cli = wd.cli().clone();
+        if !step.pre_config.is_empty() {
+            let null = Json::Null;
+            let ctx = Ctx {
+                cli: &cli,
+                doc: previous_state.as_ref().unwrap_or(&null),
+                previous_state: previous_state.as_ref(),
+                labpool: pool,
+            };
+            for hook in &step.pre_config {
+                hook(&ctx).map_err(|e| format!("pre-config: {e}"))?;
+            }
+        }
         wd.write_config(&step.config).map_err(|e| e.to_string())?;
         if let Some(pattern) = &step.expect_error {
             return run_expected_error(wd, step, pattern);
         }
         let plan = wd.plan_saved(&[]).map_err(|e| e.to_string())?;
+        if !step.plan_output_checks.is_empty() {
+            let text = wd
+                .history()
+                .iter()
+                .rev()
+                .find(|c| c.args.first().map(String::as_str) == Some("plan"))
+                .map(|c| format!("{}\n{}", c.stdout, c.stderr))
+                .unwrap_or_default();
+            for check in &step.plan_output_checks {
+                check(&text).map_err(|e| format!("plan output check: {e}"))?;
+            }
+        }
         let ctx = Ctx {
             cli: &cli,
             doc: &plan,
@@ -606,6 +667,9 @@ impl TestCase {
                     wd.init().map_err(|e| e.to_string())?;
                 }
                 wd.import(&step.address, &id).map_err(|e| e.to_string())?;
+                if step.expect_empty_plan {
+                    expect_empty_after_import(&mut wd)?;
+                }
             }
             ImportKind::Block => {
                 wd.write_config(&format!("{config}{import_block}"))
@@ -619,6 +683,9 @@ impl TestCase {
                 let plan = wd.plan_saved(&[&target]).map_err(|e| e.to_string())?;
                 check_import_plan(&plan, &step.address, &id)?;
                 wd.apply_saved().map_err(|e| e.to_string())?;
+                if step.expect_empty_plan {
+                    expect_empty_after_import(&mut wd)?;
+                }
             }
             ImportKind::BlockGenerateConfig => {
                 wd.write_config(&format!("{}{import_block}", required_providers_block()))
@@ -677,6 +744,18 @@ impl TestCase {
         // directory: drop it without destroying them.
         wd.remove_state().map_err(|e| e.to_string())?;
         Ok(())
+    }
+}
+
+fn expect_empty_after_import(wd: &mut WorkDir) -> Result<(), String> {
+    let plan = wd.plan_detailed(true).map_err(|e| e.to_string())?;
+    if plan.empty {
+        Ok(())
+    } else {
+        Err(format!(
+            "the plan after the import is not empty:\n{}",
+            plan.output.stdout
+        ))
     }
 }
 
