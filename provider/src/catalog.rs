@@ -125,7 +125,7 @@ mod tests {
             "{:?}",
             metadata.diagnostics
         );
-        assert_eq!(metadata.resources, vec!["xenapi_mac_address"]);
+        assert_eq!(metadata.resources, vec!["xenapi_mac_address", "xenapi_vm"]);
         assert_eq!(metadata.functions, vec!["mac_address"]);
     }
 
