@@ -70,7 +70,7 @@ async fn calls_per_create_and_per_refresh() {
     assert_eq!(again.get(attr::ID), states[1].get(attr::ID));
     let one = counts(&lab).await;
     eprintln!("calls per refresh of 1 VM ({}): {one:?}", total(&one));
-    assert!(total(&one) <= 15, "{one:?}");
+    assert!(total(&one) <= 3, "{one:?}");
 
     admin(&lab, "POST", "counts/reset", "").await;
     for s in &states {

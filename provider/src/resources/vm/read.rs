@@ -13,7 +13,7 @@ use super::power::state_text;
 use super::schema::{attr, disk, nic};
 use super::values::{Known, at, elements, int_at, set, str_at, str_map, string_list, string_map};
 use super::{StepResult, TEMPLATE_KEY, TEMPLATE_UUID_KEY, XapiContext};
-use crate::pool::Pool;
+use crate::pool::{ClassKey, Pool};
 
 /// What XAPI holds about one VM.
 #[derive(Debug, Clone)]
@@ -357,6 +357,18 @@ pub async fn read(pool: &Pool, current: &Value) -> StepResult<Option<Value>> {
     let Known::Value(uuid) = str_at(current, attr::ID) else {
         return Ok(None);
     };
+    // Everything a VM refresh reads, in one `event.from` shared by every
+    // resource refreshed by this process (DESIGN decision 8).
+    pool.prefetch(&[
+        ClassKey::of::<xapi::Vm>(),
+        ClassKey::of::<xapi::Vif>(),
+        ClassKey::of::<xapi::Vbd>(),
+        ClassKey::of::<xapi::Vdi>(),
+        ClassKey::of::<xapi::Network>(),
+        ClassKey::of::<xapi::VmGuestMetrics>(),
+    ])
+    .await
+    .ctx("reading the pool")?;
     let Some((vm_ref, _)) = find_vm(pool, &uuid).await? else {
         return Ok(None);
     };
