@@ -124,3 +124,34 @@ async fn lookup_errors_name_the_attribute_and_create_nothing() {
     }
     assert_eq!(objects(&lab, "VM").await.len(), vms);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_template_lists_candidates_uuid_picks_one() {
+    let lab = start_lab().await;
+    let tf = Tf::new(&lab, None).await;
+    // A second template with the same name (as Packer re-runs produce).
+    let c = xapi_client(&lab);
+    let refs = c.vm().get_by_name_label(TEMPLATE).await.unwrap();
+    let copy = c.vm().clone(&refs[0], TEMPLATE).await.unwrap();
+    let copy_uuid = c.vm().get_record(&copy).await.unwrap().uuid;
+    let config = |template: &str| {
+        vm(&[
+            (attr::NAME_LABEL, Value::from("amb")),
+            (attr::TEMPLATE, Value::from(template)),
+            (attr::MEMORY, memory(None, G, None, None)),
+        ])
+    };
+    let plan = tf.plan(&Value::Null, &config(TEMPLATE), &[]).await;
+    let (state, d) = tf.apply(&Value::Null, &plan, &config(TEMPLATE)).await;
+    assert!(state.is_null());
+    let e = errors(&d);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("template:"), "{e:?}");
+    assert!(e[0].contains(&copy_uuid), "candidates not listed: {e:?}");
+    // By UUID it works, and the next plan is empty.
+    let (state, _) = tf.up(&Value::Null, &config(&copy_uuid)).await;
+    assert_eq!(s(&state, attr::TEMPLATE_UUID), copy_uuid);
+    let plan = tf.plan(&state, &config(&copy_uuid), &[]).await;
+    assert_eq!(plan.planned, state);
+    assert!(errors(&tf.destroy(&state).await).is_empty());
+}
