@@ -425,3 +425,46 @@ async fn disks_nics_and_out_of_band_delete() {
     assert!(d.is_empty());
     assert!(gone.is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_after_boot_waits_for_the_first_boot() {
+    let lab = start_lab().await;
+    let tf = Tf::new(&lab, None).await;
+    let config = |power: &str| {
+        small(
+            "rab-2",
+            memory(None, G, None, None),
+            &[
+                (
+                    attr::CLOUD_INIT,
+                    cloud_init(&[(ci::REMOVE_AFTER_BOOT, Value::from(true))]),
+                ),
+                (attr::POWER_STATE, Value::from(power)),
+            ],
+        )
+    };
+    let (state, _) = tf.up(&Value::Null, &config("halted")).await;
+    let id = s(&state, attr::ID).to_string();
+    let drives = || async {
+        objects(&lab, "VDI")
+            .await
+            .iter()
+            .filter(|v| v["other_config"]["xenapi-terraform-config-drive"] == id.as_str())
+            .count()
+    };
+    assert_eq!(
+        drives().await,
+        1,
+        "halted: the drive waits for the first boot"
+    );
+    let (state, _) = tf.up(&state, &config("running")).await;
+    assert_eq!(drives().await, 0, "removed after the guest reported");
+    let guest = admin(&lab, "GET", &format!("guest/{id}"), "").await;
+    assert_eq!(
+        guest["hostname"], "rab-2",
+        "the guest read the drive first: {guest}"
+    );
+    let plan = tf.plan(&state, &config("running"), &[]).await;
+    assert_eq!(plan.planned, state);
+    assert!(errors(&tf.destroy(&state).await).is_empty());
+}

@@ -608,8 +608,14 @@ async fn run(
         )
         .await?;
     }
-    if target_power == "running" && (started || vif_changed || drive_attached) {
-        let remove = drive_attached && drive::remove_after_boot(planned);
+    // `remove_after_boot`: a drive still attached (new, rebuilt, or kept while
+    // the VM was halted) goes once the guest agent has reported.
+    let drive_present = drive_attached || {
+        let vbds = vbds_direct(client, &rec.vbds).await?;
+        drive::find_drive(&vbds, &uuid).is_some()
+    };
+    let remove = drive_present && drive::remove_after_boot(planned);
+    if target_power == "running" && (started || vif_changed || drive_attached || remove) {
         let wait = GuestWait::from_config(config, &specs, remove);
         cancellable(
             ctx,
