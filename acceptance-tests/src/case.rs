@@ -291,6 +291,7 @@ pub struct TestCase {
     remove_env: Vec<String>,
     provider: Option<ProviderSetup>,
     labpool: bool,
+    lab_config: Option<labpool::Config>,
     clis: Option<Vec<TerraformCli>>,
 }
 
@@ -304,6 +305,7 @@ impl TestCase {
             remove_env: Vec::new(),
             provider: None,
             labpool: false,
+            lab_config: None,
             clis: None,
         }
     }
@@ -368,6 +370,14 @@ impl TestCase {
     /// After destroy, the lab pool must hold nothing the case created.
     pub fn with_pool(mut self) -> Self {
         self.labpool = true;
+        self
+    }
+
+    /// Like [`TestCase::with_pool`], with this lab pool configuration (another
+    /// inventory, boot time, latency...) when no real pool is configured.
+    pub fn with_lab_config(mut self, config: labpool::Config) -> Self {
+        self.labpool = true;
+        self.lab_config = Some(config);
         self
     }
 
@@ -441,10 +451,13 @@ impl TestCase {
             Some(setup) => setup(cli).map_err(|e| e.to_string())?,
             None => (ProviderMode::DevOverrides, Box::new(())),
         };
-        let pool = if self.labpool {
-            Some(LabPool::start().map_err(|e| e.to_string())?)
-        } else {
-            None
+        let real_pool = std::env::var("XENAPI_URL").is_ok_and(|u| !u.is_empty());
+        let pool = match (&self.lab_config, self.labpool) {
+            (Some(config), true) if !real_pool => {
+                Some(LabPool::start_lab(config.clone()).map_err(|e| e.to_string())?)
+            }
+            (_, true) => Some(LabPool::start().map_err(|e| e.to_string())?),
+            (_, false) => None,
         };
         let mut wd = self.new_workdir(cli, &mode)?;
         if let Some(pool) = &pool {

@@ -166,10 +166,20 @@ impl LabPool {
     /// The environment that points the provider at this pool.
     pub fn provider_env(&self) -> Vec<(String, String)> {
         match self {
-            LabPool::Lab { url, .. } => vec![
+            LabPool::Lab { url, pool, .. } => vec![
                 ("XENAPI_URL".to_string(), url.clone()),
-                ("XENAPI_USERNAME".to_string(), LAB_USERNAME.to_string()),
-                ("XENAPI_PASSWORD".to_string(), LAB_PASSWORD.to_string()),
+                (
+                    "XENAPI_USERNAME".to_string(),
+                    pool.as_ref()
+                        .map_or(LAB_USERNAME, |p| p.username())
+                        .to_string(),
+                ),
+                (
+                    "XENAPI_PASSWORD".to_string(),
+                    pool.as_ref()
+                        .map_or(LAB_PASSWORD, |p| p.password())
+                        .to_string(),
+                ),
             ],
             LabPool::Real {
                 url,

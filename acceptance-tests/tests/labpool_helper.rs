@@ -137,3 +137,28 @@ resource "xenapi_mac_address" "a" {}
         )
         .run();
 }
+
+#[test]
+fn a_custom_lab_config_keeps_its_credentials() {
+    let pool = LabPool::start_lab(labpool::Config {
+        username: "tester".into(),
+        password: "s3cret".into(),
+        ..labpool::Config::default()
+    })
+    .expect("lab pool starts");
+    let env: std::collections::BTreeMap<_, _> = pool.provider_env().into_iter().collect();
+    assert_eq!(
+        env.get("XENAPI_USERNAME").map(String::as_str),
+        Some("tester")
+    );
+    assert_eq!(
+        env.get("XENAPI_PASSWORD").map(String::as_str),
+        Some("s3cret")
+    );
+    let session = rpc_raw(
+        pool.url(),
+        "session.login_with_password",
+        json!(["tester", "s3cret", "1.0", "acceptance-tests"]),
+    );
+    assert!(session.get("result").is_some(), "login failed: {session}");
+}
