@@ -8,7 +8,7 @@ use schema::{AttributePath, Diagnostics, Value};
 
 use super::memory_limits::MemorySpec;
 use super::network_interfaces::{self as nics, NicAction};
-use super::schema::{attr, disk, mem, nic};
+use super::schema::{attr, ci, disk, mem, nic};
 use super::values::{Known, at, bool_at, elements, int_at, set, str_at};
 use crate::framework::{PlanRequest, PlannedChange};
 
@@ -328,6 +328,25 @@ fn same_template(prior: &Value, planned: &Value) -> bool {
     }
 }
 
+/// `cloud_init.user_data` unset: none on a new drive, the current one kept on
+/// an existing VM.
+fn plan_user_data(config: &Value, prior: &Value, planned: &mut Value) {
+    let cfg = at(config, attr::CLOUD_INIT);
+    if cfg.is_null() || cfg.is_unknown() || !at(cfg, ci::USER_DATA).is_null() {
+        return;
+    }
+    let kept = at(at(prior, attr::CLOUD_INIT), ci::USER_DATA).clone();
+    if let Some(c) = planned.get_mut(attr::CLOUD_INIT)
+        && matches!(c, Value::Object(_))
+    {
+        set(
+            c,
+            ci::USER_DATA,
+            if kept.is_unknown() { Value::Null } else { kept },
+        );
+    }
+}
+
 /// The whole planning step (create and update; not destroy).
 ///
 /// `template_static_min` is the template's `memory_static_min` when it could
@@ -344,6 +363,7 @@ pub fn modify_plan(
     let planned = &mut plan.planned_state;
     set_if_null_in_config(planned, config, attr::POWER_STATE, Value::from("running"));
     let spec_cpu = super::cpu::CpuSpec::from_value(config);
+    plan_user_data(config, req.prior_state, planned);
     if req.is_create() {
         let spec = MemorySpec::from_value(at(config, attr::MEMORY));
         let static_min = match template_static_min {
@@ -681,6 +701,35 @@ mod tests {
         assert!(at(&n[1], nic::VIF_UUID).is_unknown());
         assert!(at(&n[1], nic::NETWORK_UUID).is_unknown());
         assert!(plan.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn unset_user_data_keeps_the_drive_contents() {
+        let ci_obj = |ud: Value| {
+            Value::object([
+                (ci::USER_DATA, ud),
+                (ci::META_DATA, Value::Null),
+                (ci::VENDOR_DATA, Value::Null),
+                (ci::NETWORK_CONFIG, Value::Null),
+                (ci::NETWORK_CONFIG_FORMAT, Value::Null),
+                (ci::INSTANCE_ID, Value::Null),
+                (ci::REMOVE_AFTER_BOOT, Value::Null),
+            ])
+        };
+        let mut prior = prior_state();
+        set(
+            &mut prior,
+            attr::CLOUD_INIT,
+            ci_obj(Value::from("#cloud-config\n")),
+        );
+        let mut cfg = config_with(memory(Some(G), 4 * G, Some(2 * G), Some(4 * G)), &[]);
+        set(&mut cfg, attr::CLOUD_INIT, ci_obj(Value::Null));
+        let (plan, diags) = plan_update(&cfg, &prior);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            at(at(&plan.planned_state, attr::CLOUD_INIT), ci::USER_DATA),
+            &Value::from("#cloud-config\n")
+        );
     }
 
     #[test]

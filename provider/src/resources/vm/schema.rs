@@ -215,12 +215,16 @@ fn disk_block() -> Block {
 
 fn cloud_init_attributes() -> Vec<Attribute> {
     vec![
-        Attribute::optional(ci::USER_DATA, Type::String)
+        Attribute::optional_computed(ci::USER_DATA, Type::String)
             .sensitive()
             .description(
                 "The `user-data` file (`#cloud-config`, a script, MIME multipart...). Sensitive: \
                  never logged nor shown in plans. Changing it rebuilds the drive in place; the \
-                 guest applies it only as a new instance (see `instance_id`).",
+                 guest applies it only as a new instance (see `instance_id`). Leaving it unset \
+                 on an existing VM keeps the drive's current user-data (so that the \
+                 configuration `terraform plan -generate-config-out` writes after an import, \
+                 where Terraform writes sensitive values as null, plans no change); set it to \
+                 `\"\"` to write an empty one.",
             ),
         Attribute::optional(ci::META_DATA, Type::String).description(
             "Your own `meta-data` YAML, written verbatim. When it has no `instance-id`, the \
