@@ -155,3 +155,42 @@ async fn ambiguous_template_lists_candidates_uuid_picks_one() {
     assert_eq!(plan.planned, state);
     assert!(errors(&tf.destroy(&state).await).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_and_vcpu_max_changes_restart_with_a_warning() {
+    let lab = start_lab().await;
+    let tf = Tf::new(&lab, None).await;
+    let config = |sb: bool, max: i64| {
+        vm(&[
+            (attr::NAME_LABEL, Value::from("uefi-1")),
+            (attr::MEMORY, memory(None, G, None, None)),
+            (attr::BOOT_FIRMWARE, Value::from("uefi")),
+            (attr::SECURE_BOOT, Value::from(sb)),
+            (attr::VCPUS, Value::from(2i64)),
+            (attr::VCPUS_MAX, Value::from(max)),
+        ])
+    };
+    let (state, _) = tf.up(&Value::Null, &config(true, 2)).await;
+    assert_eq!(s(&state, attr::BOOT_FIRMWARE), "uefi");
+    assert_eq!(state.get(attr::SECURE_BOOT), Some(&Value::Bool(true)));
+    let (state, diags) = tf.up(&state, &config(false, 4)).await;
+    let w = warnings(&diags);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("vcpus_max") && w[0].contains("secure_boot"),
+        "{w:?}"
+    );
+    assert_eq!(state.get(attr::SECURE_BOOT), Some(&Value::Bool(false)));
+    assert_eq!(state.get(attr::VCPUS_MAX).and_then(Value::as_i64), Some(4));
+    assert_eq!(s(&state, attr::POWER_STATE), "running");
+    // Invalid combination at plan time.
+    let bad = vm(&[
+        (attr::NAME_LABEL, Value::from("uefi-1")),
+        (attr::MEMORY, memory(None, G, None, None)),
+        (attr::BOOT_FIRMWARE, Value::from("bios")),
+        (attr::SECURE_BOOT, Value::from(true)),
+    ]);
+    let e = errors(&tf.validate(&bad));
+    assert!(e.len() == 1 && e[0].starts_with("secure_boot:"), "{e:?}");
+    assert!(errors(&tf.destroy(&state).await).is_empty());
+}

@@ -376,6 +376,7 @@ async fn run(
         .await
         .ctx("reading the new VM")?;
     let vm_uuid = rec.uuid.clone();
+    tracing::info!(vm = %vm_uuid, name = %name, template = %r.template_rec.uuid, full, "VM made from the template");
 
     // other_config: markers, recorded inputs, the user's keys, provisioning SR.
     let mut oc = rec.other_config.clone();
@@ -629,6 +630,7 @@ async fn run(
         }
     }
 
+    tracing::info!(vm = %vm_uuid, power = %planned_power, "VM created");
     // The state, as a refresh would see it.
     pool.invalidate();
     let obs = read::observe(pool, &vm)

@@ -29,7 +29,7 @@ pub async fn delete(ctx: &Context, pool: &Arc<Pool>, prior: &Value) -> StepResul
         Err(e) => return Err(super::StepError::xapi(format!("looking up VM {uuid}"), e)),
     };
     let rec = client.vm().get_record(&vm).await.ctx("reading the VM")?;
-    let result = async {
+    let result: StepResult<()> = async {
         cancellable(
             ctx,
             "shutting the VM down",
@@ -56,7 +56,9 @@ pub async fn delete(ctx: &Context, pool: &Arc<Pool>, prior: &Value) -> StepResul
                     .ctx(format!("destroying disk {} of the VM", v.uuid))?;
             }
         }
-        client.vm().destroy(&vm).await.ctx("destroying the VM")
+        client.vm().destroy(&vm).await.ctx("destroying the VM")?;
+        tracing::info!(vm = %uuid, "VM destroyed with its disks");
+        Ok(())
     }
     .await;
     pool.invalidate();

@@ -41,6 +41,9 @@ pub fn state_text(p: &PowerState) -> &'static str {
     }
 }
 
+/// Longest wait for a running guest's PV drivers before a hot-plug.
+pub const PV_DRIVER_WAIT: Duration = Duration::from_secs(120);
+
 /// A deadline for one operation (create, update, delete).
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
@@ -236,25 +239,36 @@ pub async fn wait_for_pv_drivers(
     vm: &VmRef,
     deadline: &Deadline,
 ) -> StepResult<()> {
+    // A VM whose guest never runs an agent would otherwise hold the update
+    // for the whole operation limit.
+    let limit = deadline.remaining().min(PV_DRIVER_WAIT);
+    let missing = |e: xapi::Error| match e {
+        xapi::Error::Timeout { .. } => StepError::new(
+            "Guest has no PV drivers",
+            format!(
+                "The VM is running, but its guest agent did not report PV drivers within \
+                 {limit:?}; XAPI cannot hot-plug or unplug VIFs and disks without them \
+                 (VM_MISSING_PV_DRIVERS). Install the guest agent, or set power_state = \
+                 \"halted\" for this change."
+            ),
+        ),
+        other => StepError::xapi("waiting for PV drivers before a hot-plug", other),
+    };
     let rec = client
-        .wait_for::<xapi::Vm>(vm, deadline.remaining(), |r| {
+        .wait_for::<xapi::Vm>(vm, limit, |r| {
             !r.guest_metrics.is_null() || r.power_state != PowerState::Running
         })
         .await
-        .map_err(|e| {
-            guest_wait_error(e, deadline).context("waiting for PV drivers before a hot-plug")
-        })?;
+        .map_err(missing)?;
     if rec.power_state != PowerState::Running {
         return Ok(());
     }
     client
-        .wait_for::<VmGuestMetrics>(&rec.guest_metrics, deadline.remaining(), |gm| {
+        .wait_for::<VmGuestMetrics>(&rec.guest_metrics, limit, |gm| {
             gm.pv_drivers_detected || gm.pv_drivers_version.contains_key("major")
         })
         .await
-        .map_err(|e| {
-            guest_wait_error(e, deadline).context("waiting for PV drivers before a hot-plug")
-        })?;
+        .map_err(missing)?;
     Ok(())
 }
 

@@ -114,6 +114,8 @@ async fn run(
         }
     }
     if was_running && (!reasons.is_empty() || target_power == "halted") {
+        let names: Vec<&str> = reasons.iter().map(|r| r.name.as_str()).collect();
+        tracing::info!(vm = %uuid, halted_only = ?names, target = %target_power, "shutting the VM down for the update");
         cancellable(
             ctx,
             "shutting the VM down",
@@ -628,6 +630,7 @@ async fn run(
         }
     }
 
+    tracing::info!(vm = %uuid, started, vif_changed, drive_attached, "VM updated");
     pool.invalidate();
     let obs = read::observe(pool, &vm)
         .await?
