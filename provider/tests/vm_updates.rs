@@ -468,3 +468,63 @@ async fn remove_after_boot_waits_for_the_first_boot() {
     assert_eq!(plan.planned, state);
     assert!(errors(&tf.destroy(&state).await).is_empty());
 }
+
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn user_data_never_reaches_the_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_ansi(false),
+        )
+        .with(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("terraform_provider_xenapi", tracing::Level::TRACE)
+                .with_target("xapi", tracing::Level::TRACE),
+        );
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let lab = start_lab().await;
+    let tf = Tf::new(&lab, None).await;
+    let secret = "password: s3cr3t-Us3r-Data-42";
+    let config = small(
+        "log-1",
+        memory(None, G, None, None),
+        &[(
+            attr::CLOUD_INIT,
+            cloud_init(&[(ci::USER_DATA, Value::from(secret))]),
+        )],
+    );
+    let (state, _) = tf.up(&Value::Null, &config).await;
+    let changed = small(
+        "log-1",
+        memory(None, G, None, None),
+        &[(
+            attr::CLOUD_INIT,
+            cloud_init(&[(ci::USER_DATA, Value::from(format!("{secret}-v2")))]),
+        )],
+    );
+    let (state, _) = tf.up(&state, &changed).await;
+    let (_, _) = tf.import(s(&state, attr::ID)).await;
+    assert!(errors(&tf.destroy(&state).await).is_empty());
+    let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).to_string();
+    assert!(text.contains("VM created"), "nothing captured: {text}");
+    assert!(!text.contains("s3cr3t"), "user-data in the logs");
+}
