@@ -194,3 +194,46 @@ async fn firmware_and_vcpu_max_changes_restart_with_a_warning() {
     assert!(e.len() == 1 && e[0].starts_with("secure_boot:"), "{e:?}");
     assert!(errors(&tf.destroy(&state).await).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_vm_import_is_adopted_without_replacement() {
+    let lab = start_lab().await;
+    let tf = Tf::new(&lab, None).await;
+    // A VM made by another tool.
+    let c = xapi_client(&lab);
+    let tpl = c.vm().get_by_name_label(TEMPLATE).await.unwrap()[0].clone();
+    let vm_ref = c.vm().clone(&tpl, "foreign").await.unwrap();
+    c.vm().provision(&vm_ref).await.unwrap();
+    let id = c.vm().get_record(&vm_ref).await.unwrap().uuid;
+
+    let (imported, d) = tf.import(&id).await;
+    assert!(errors(&d).is_empty(), "{d:?}");
+    let (imported, _) = tf.read(&imported).await;
+    assert_eq!(s(&imported, attr::POWER_STATE), "halted");
+    assert_eq!(
+        s(&imported, attr::TEMPLATE),
+        TEMPLATE,
+        "from base_template_name"
+    );
+    let config = vm(&[
+        (attr::NAME_LABEL, Value::from("foreign")),
+        (attr::MEMORY, memory(None, 2 * G, None, None)),
+        (attr::POWER_STATE, Value::from("halted")),
+    ]);
+    let plan = tf.plan(&imported, &config, &[]).await;
+    assert!(errors(&plan.diags).is_empty(), "{:?}", plan.diags);
+    assert!(
+        plan.requires_replace.is_empty(),
+        "{:?}",
+        plan.requires_replace
+    );
+    let (state, d) = tf.apply(&imported, &plan, &config).await;
+    assert!(errors(&d).is_empty(), "{d:?}");
+    assert_eq!(s(&state, attr::ID), id);
+    let plan = tf.plan(&state, &config, &[]).await;
+    assert_eq!(plan.planned, state);
+    // The provider did not create its disk: destroy leaves the VDI alone.
+    let vdis = objects(&lab, "VDI").await.len();
+    assert!(errors(&tf.destroy(&state).await).is_empty());
+    assert_eq!(objects(&lab, "VDI").await.len(), vdis);
+}

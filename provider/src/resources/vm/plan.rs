@@ -316,8 +316,14 @@ fn plan_disks_update(config: &Value, prior: &Value, planned: &mut Value, diags: 
     }
 }
 
-/// Whether the template of the configuration designates the prior one.
+/// Whether the template of the configuration designates the prior one. A VM
+/// of unknown provenance (imported, not created by this provider: no recorded
+/// template UUID) takes the configured template as its record, without a
+/// replacement.
 fn same_template(prior: &Value, planned: &Value) -> bool {
+    if at(prior, attr::TEMPLATE_UUID).is_null() {
+        return true;
+    }
     match str_at(planned, attr::TEMPLATE) {
         Known::Value(t) => {
             str_at(prior, attr::TEMPLATE).value_owned().as_deref() == Some(t.as_str())
@@ -632,6 +638,15 @@ mod tests {
             &[(attr::TEMPLATE, "tpl-uuid".into())],
         );
         let (plan, _) = plan_update(&cfg, &prior_state());
+        assert!(plan.requires_replace.is_empty());
+        // A VM of unknown provenance records the configured template instead.
+        let mut foreign = prior_state();
+        set(&mut foreign, attr::TEMPLATE_UUID, Value::Null);
+        let cfg = config_with(
+            memory(Some(G), 4 * G, Some(2 * G), Some(4 * G)),
+            &[(attr::TEMPLATE, "Debian".into())],
+        );
+        let (plan, _) = plan_update(&cfg, &foreign);
         assert!(plan.requires_replace.is_empty());
     }
 

@@ -179,6 +179,16 @@ async fn run(
             .await
             .ctx("setting other_config")?;
     }
+    // A VM of unknown provenance (imported) records the configured template.
+    if !rec.other_config.contains_key(super::TEMPLATE_KEY)
+        && let Some(t) = opt_str(planned, attr::TEMPLATE)
+    {
+        client
+            .vm()
+            .add_to_other_config(&vm, super::TEMPLATE_KEY, &t)
+            .await
+            .ctx("recording the template")?;
+    }
     let settings = super::settings_json(config);
     if rec.other_config.get(super::SETTINGS_KEY) != Some(&settings) {
         client
