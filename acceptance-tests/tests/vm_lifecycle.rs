@@ -180,12 +180,10 @@ fn vm_user_data_rebuilds_drive_in_place_and_power_cycle() {
                     if lab(ctx).is_some() && (new.is_none() || new == old) {
                         return Err(format!("the drive was not rebuilt: {old:?} -> {new:?}"));
                     }
-                    if let Some(pool) = lab(ctx) {
-                        if let Some(old) = old {
-                            if vm_common::record(pool, "VDI", &old)?.is_some() {
-                                return Err(format!("the old drive {old} still exists"));
-                            }
-                        }
+                    if let (Some(pool), Some(old)) = (lab(ctx), old)
+                        && vm_common::record(pool, "VDI", &old)?.is_some()
+                    {
+                        return Err(format!("the old drive {old} still exists"));
                     }
                     Ok(())
                 }),
@@ -270,10 +268,10 @@ fn delete_out_of_band(pool: &acceptance_tests::LabPool, uuid: &str) -> Result<()
     let mut vdis = Vec::new();
     for vbd in vbds.as_array().cloned().unwrap_or_default() {
         let rec = x.call("VBD.get_record", &[vbd])?;
-        if rec.get("type").and_then(Json::as_str) == Some("Disk") {
-            if let Some(vdi) = rec.get("VDI").and_then(Json::as_str) {
-                vdis.push(vdi.to_string());
-            }
+        if rec.get("type").and_then(Json::as_str) == Some("Disk")
+            && let Some(vdi) = rec.get("VDI").and_then(Json::as_str)
+        {
+            vdis.push(vdi.to_string());
         }
     }
     x.call("VM.destroy", &[json!(vm)])?;
