@@ -86,6 +86,17 @@ pub async fn cancellable<T>(
     }
 }
 
+/// Waits for a task and then removes its record (best effort).
+async fn finish(client: &Client, task: &xapi::TaskRef, wait: Duration) -> Result<(), xapi::Error> {
+    let outcome = client.await_task(task, wait).await.map(|_| ());
+    if !matches!(outcome, Err(xapi::Error::Timeout { .. }))
+        && let Err(e) = client.task().destroy(task).await
+    {
+        tracing::debug!(error = %e, "task.destroy failed");
+    }
+    outcome
+}
+
 /// `Async.VM.start` and wait for its task.
 pub async fn start(client: &Client, vm: &VmRef, deadline: &Deadline) -> StepResult<()> {
     let task = client
@@ -93,11 +104,9 @@ pub async fn start(client: &Client, vm: &VmRef, deadline: &Deadline) -> StepResu
         .start_async(vm, false, false)
         .await
         .ctx("starting the VM")?;
-    client
-        .await_task(&task, deadline.remaining())
+    finish(client, &task, deadline.remaining())
         .await
-        .ctx("starting the VM")?;
-    Ok(())
+        .ctx("starting the VM")
 }
 
 /// Clean shutdown, hard shutdown if the guest does not finish within
@@ -114,9 +123,7 @@ pub async fn shutdown(
         PowerState::Running if !shutdown_timeout.is_zero() => {
             let clean = async {
                 let task = client.vm().clean_shutdown_async(vm).await?;
-                client
-                    .await_task(&task, shutdown_timeout.min(deadline.remaining()))
-                    .await
+                finish(client, &task, shutdown_timeout.min(deadline.remaining())).await
             }
             .await;
             match clean {
@@ -139,11 +146,9 @@ pub async fn shutdown(
         .hard_shutdown_async(vm)
         .await
         .ctx("shutting the VM down (hard)")?;
-    client
-        .await_task(&task, deadline.remaining())
+    finish(client, &task, deadline.remaining())
         .await
-        .ctx("shutting the VM down (hard)")?;
-    Ok(())
+        .ctx("shutting the VM down (hard)")
 }
 
 /// What to wait for after a start.
