@@ -24,7 +24,7 @@ fn make_templates(pool: &LabPool) -> Result<(), String> {
         .ok_or("the ready template is missing")?;
     for name in [OLDER, NEWER] {
         let t = x.call("VM.clone", &[base.clone(), json!(name)])?;
-        if x.call("VM.get_is_a_template", &[t.clone()])? != Json::Bool(true) {
+        if x.call("VM.get_is_a_template", std::slice::from_ref(&t))? != Json::Bool(true) {
             return Err(format!("the clone {name} is not a template"));
         }
         x.call("VM.add_tags", &[t, json!("packer")])?;
@@ -40,7 +40,7 @@ fn remove_templates(pool: &LabPool) -> Result<(), String> {
         for t in found.as_array().cloned().unwrap_or_default() {
             let mut vdis = Vec::new();
             for vbd in x
-                .call("VM.get_VBDs", &[t.clone()])?
+                .call("VM.get_VBDs", std::slice::from_ref(&t))?
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
