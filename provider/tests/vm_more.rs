@@ -81,12 +81,23 @@ async fn default_template_full_copy_cd_maps_and_drift() {
         .await
         .unwrap();
     c.vm().set_name_label(&vm_ref, "renamed").await.unwrap();
+    c.vm()
+        .set_memory_dynamic_range(&vm_ref, G / 2, G)
+        .await
+        .unwrap();
     let (refreshed, d) = tf.read(&state).await;
     assert!(d.is_empty(), "{d:?}");
     assert_eq!(s(&refreshed, attr::NAME_LABEL), "renamed");
     let oc = refreshed.get(attr::OTHER_CONFIG).unwrap().as_map().unwrap();
     assert_eq!(oc.len(), 1);
     assert_eq!(oc["team"].as_str(), Some("someone-else"));
+    let m = refreshed.get(attr::MEMORY).unwrap();
+    assert_eq!(
+        m.get(terraform_provider_xenapi::resources::vm::schema::mem::DYNAMIC_MIN)
+            .and_then(Value::as_i64),
+        Some(G / 2),
+        "memory drift not seen"
+    );
     // The next apply puts it back.
     let (state, _) = tf.up(&refreshed, &config(4, "web")).await;
     assert_eq!(s(&state, attr::NAME_LABEL), "deb-1");
