@@ -328,6 +328,7 @@ pub fn cloud_init(fields: &[(&str, Value)]) -> Value {
         ci::NETWORK_CONFIG_FORMAT,
         ci::INSTANCE_ID,
         ci::REMOVE_AFTER_BOOT,
+        ci::FLAVOR,
     ] {
         m.insert(k.to_string(), Value::Null);
     }

@@ -611,6 +611,14 @@ async fn run(
         )
         .await?;
     }
+    // Sysprep needs an empty CD drive; XAPI cannot hot-plug one into a
+    // running HVM guest, so it is made now, while the VM is halted.
+    let sysprep_decision = super::sysprep::decide(config, &Value::Null);
+    if sysprep_decision.runs_sysprep() {
+        super::sysprep::ensure_empty_cd(client, &vm, &super::owned_other_config(&[]))
+            .await
+            .map_err(StepError::from)?;
+    }
     drop(guard);
 
     // Power on and wait.
@@ -630,6 +638,31 @@ async fn run(
         }
     }
 
+    // Sysprep after the first boot; it leaves the VM in the planned power
+    // state, and a running guest reports its addresses again.
+    if let super::sysprep::Decision::Run { runs, .. } = &sysprep_decision {
+        super::sysprep::apply_step(
+            ctx,
+            client,
+            &vm,
+            config,
+            *runs,
+            planned_power == "running",
+            deadline,
+            diags,
+        )
+        .await?;
+        if planned_power == "running" {
+            let wait = GuestWait::from_config(config, &nic_specs, false);
+            cancellable(
+                ctx,
+                "waiting for the guest after sysprep",
+                power::wait_for_guest(client, &vm, &wait, deadline),
+            )
+            .await?;
+        }
+    }
+
     tracing::info!(vm = %vm_uuid, power = %planned_power, "VM created");
     // The state, as a refresh would see it.
     pool.invalidate();
@@ -642,6 +675,7 @@ async fn run(
             set(item, disk::DEVICE, Value::from(dev.as_str()));
         }
     }
+    super::sysprep::apply_decision(&mut base, &sysprep_decision);
     Ok(read::build_state(&base, &obs))
 }
 

@@ -43,6 +43,7 @@ fn cloud_init_object(fields: &[(&str, Value)]) -> Value {
         ci::NETWORK_CONFIG_FORMAT,
         ci::INSTANCE_ID,
         ci::REMOVE_AFTER_BOOT,
+        ci::FLAVOR,
     ]
     .iter()
     .map(|k| (k.to_string(), Value::Null))

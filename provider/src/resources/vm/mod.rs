@@ -13,6 +13,7 @@
 //!   restart warning or error, template replacement);
 //! - [`create`], [`read`], [`update`], [`delete`], [`import`]: the operations.
 
+pub mod cloudbase;
 pub mod config_drive;
 pub mod cpu;
 mod create;
@@ -25,6 +26,7 @@ pub mod plan;
 pub mod power;
 mod read;
 pub mod schema;
+pub mod sysprep;
 mod update;
 pub mod values;
 
@@ -112,14 +114,25 @@ pub fn settings_json(obj: &Value) -> String {
     if !cidrs.is_empty() {
         m.insert(schema::nic::EXPECTED_IP_CIDR.into(), cidrs.into());
     }
+    if let Some(f) = opt_str(at(obj, attr::CLOUD_INIT), cloudbase::FLAVOR) {
+        m.insert(CLOUD_INIT_FLAVOR_SETTING.into(), f.into());
+    }
     serde_json::Value::Object(m).to_string()
 }
+
+/// Key of `cloud_init.flavor` in the settings JSON.
+pub const CLOUD_INIT_FLAVOR_SETTING: &str = "cloud_init_flavor";
 
 /// Puts recorded settings into an imported state (interfaces matched by device).
 pub fn apply_settings(state: &mut Value, json: &str) {
     let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(json) else {
         return;
     };
+    if let Some(f) = m.get(CLOUD_INIT_FLAVOR_SETTING).and_then(|v| v.as_str())
+        && let Some(Value::Object(c)) = state.get_mut(attr::CLOUD_INIT)
+    {
+        c.insert(cloudbase::FLAVOR.into(), Value::from(f));
+    }
     if let Some(b) = m.get(attr::WAIT_FOR_GUEST).and_then(|v| v.as_bool()) {
         values::set(state, attr::WAIT_FOR_GUEST, Value::from(b));
     }
@@ -319,6 +332,8 @@ pub fn validate_config(config: &Value, diags: &mut Diagnostics) {
     disks::validate(config, diags);
     config_drive::validate(config, diags);
     power::validate(config, diags);
+    sysprep::validate(config, diags);
+    cloudbase::validate(config, diags);
     validate_misc(config, diags);
 }
 
@@ -465,6 +480,16 @@ impl Resource for VmResource {
             None
         };
         plan::modify_plan(req, plan, diags, template_static_min);
+        if plan.requires_replace.is_empty() {
+            let name = opt_str(req.config, attr::NAME_LABEL).unwrap_or_default();
+            sysprep::plan(
+                req.config,
+                req.prior_state,
+                &mut plan.planned_state,
+                &name,
+                diags,
+            );
+        }
     }
 
     async fn create(

@@ -32,6 +32,7 @@ pub mod attr {
     pub const SECURE_BOOT: &str = "secure_boot";
     pub const BOOT_ORDER: &str = "boot_order";
     pub const TIMEOUTS: &str = "timeouts";
+    pub const SYSPREP: &str = super::super::sysprep::SYSPREP;
 }
 
 /// `memory` attribute names.
@@ -68,6 +69,7 @@ pub mod ci {
     pub const NETWORK_CONFIG_FORMAT: &str = "network_config_format";
     pub const INSTANCE_ID: &str = "instance_id";
     pub const REMOVE_AFTER_BOOT: &str = "remove_after_boot";
+    pub const FLAVOR: &str = super::super::cloudbase::FLAVOR;
 }
 
 /// `disk` attribute names.
@@ -250,6 +252,7 @@ fn cloud_init_attributes() -> Vec<Attribute> {
              at its next boot; keeping it while changing other contents rebuilds the drive but \
              most changes are then not applied by the guest.",
         ),
+        super::cloudbase::flavor_attribute(),
         Attribute::optional(ci::REMOVE_AFTER_BOOT, Type::Bool).description(
             "Detach and destroy the drive once the guest agent reports the VM up after its \
              first boot (waited for with XAPI events, never a fixed sleep). Default false.",
@@ -431,6 +434,7 @@ pub fn schema() -> Schema {
              (network), e.g. `\"cdn\"`. Default: the template's. Takes effect at the next boot.",
             ),
         )
+        .attribute(super::sysprep::attribute())
         .attribute(
             Attribute::nested_optional(attr::TIMEOUTS, Nesting::Single, timeouts_attributes())
                 .description("Time limits of the operations."),

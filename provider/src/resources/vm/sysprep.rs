@@ -109,7 +109,13 @@ impl fmt::Debug for Unattend {
 }
 
 fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    use std::fmt::Write as _;
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 // ---------------------------------------------------------------------------
@@ -1196,6 +1202,60 @@ pub async fn run(
     Ok(report)
 }
 
+impl From<SysprepError> for super::StepError {
+    fn from(e: SysprepError) -> Self {
+        super::StepError::at(AttributePath::new(SYSPREP), e.summary, e.detail)
+    }
+}
+
+/// Sysprep as a step of create or update: [`run`] with the configuration's
+/// spec and power target, bounded by the operation's deadline, stopped by
+/// Terraform's cancellation; the run's warnings become diagnostics.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_step(
+    ctx: &crate::framework::Context,
+    client: &Client,
+    vm: &VmRef,
+    config: &Value,
+    runs: i64,
+    running: bool,
+    deadline: &super::power::Deadline,
+    diags: &mut Diagnostics,
+) -> super::StepResult<()> {
+    let spec = SysprepSpec::from_config(config).ok_or_else(|| {
+        super::StepError::at(
+            AttributePath::new(SYSPREP),
+            "Missing unattend",
+            "sysprep needs sysprep.unattend or sysprep.unattend_wo.",
+        )
+    })?;
+    let target = PowerTarget {
+        running,
+        shutdown_timeout: super::shutdown_timeout(config),
+        start_timeout: deadline.remaining(),
+    };
+    let marker = super::owned_other_config(&[]);
+    let limit = deadline.remaining();
+    let report = super::power::cancellable(ctx, "running sysprep", async {
+        match tokio::time::timeout(limit, run(client, vm, &spec, target, runs, &marker)).await {
+            Ok(r) => r.map_err(super::StepError::from),
+            Err(_) => Err(super::StepError::at(
+                AttributePath::new(SYSPREP),
+                "Sysprep did not finish in time",
+                format!(
+                    "The operation's time limit ({}s, see timeouts) ran out during sysprep.",
+                    limit.as_secs()
+                ),
+            )),
+        }
+    })
+    .await?;
+    for (summary, detail) in report.warnings() {
+        diags.warning_at(AttributePath::new(SYSPREP), summary, detail);
+    }
+    Ok(())
+}
+
 /// The `runs` value recorded on a VM (`other_config[RUNS_KEY]`), for import.
 pub fn recorded_runs(other_config: &BTreeMap<String, String>) -> Option<i64> {
     other_config.get(RUNS_KEY).and_then(|v| v.parse().ok())
@@ -1255,6 +1315,14 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn sha256_is_lower_hex() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub async fn update(
         to::UPDATE,
         DEFAULT_UPDATE_TIMEOUT,
     ));
-    let result = run(ctx, pool, req, &deadline).await;
+    let result = run(ctx, pool, req, &deadline, diags).await;
     pool.invalidate();
     match result {
         Ok(state) => NewState::new(state),
@@ -79,6 +79,7 @@ async fn run(
     pool: &Arc<Pool>,
     req: &UpdateRequest<'_>,
     deadline: &Deadline,
+    diags: &mut Diagnostics,
 ) -> StepResult<Value> {
     let (prior, planned, config) = (req.prior_state, req.planned_state, req.config);
     let client = pool.client().await?;
@@ -640,6 +641,32 @@ async fn run(
         }
     }
 
+    // Sysprep (added to an existing VM, or run = "on_change" with a changed
+    // unattend); it leaves the VM in the target power state.
+    let sysprep_decision = super::sysprep::decide(config, prior);
+    if let super::sysprep::Decision::Run { runs, .. } = &sysprep_decision {
+        super::sysprep::apply_step(
+            ctx,
+            client,
+            &vm,
+            config,
+            *runs,
+            target_power == "running",
+            deadline,
+            diags,
+        )
+        .await?;
+        if target_power == "running" {
+            let wait = GuestWait::from_config(config, &specs, false);
+            cancellable(
+                ctx,
+                "waiting for the guest after sysprep",
+                power::wait_for_guest(client, &vm, &wait, deadline),
+            )
+            .await?;
+        }
+    }
+
     tracing::info!(vm = %uuid, started, vif_changed, drive_attached, "VM updated");
     pool.invalidate();
     let obs = read::observe(pool, &vm)
@@ -651,6 +678,7 @@ async fn run(
             set(item, disk::DEVICE, Value::from(dev.as_str()));
         }
     }
+    super::sysprep::apply_decision(&mut base, &sysprep_decision);
     Ok(read::build_state(&base, &obs))
 }
 
