@@ -219,6 +219,40 @@ fn vm_user_data_rebuilds_drive_in_place_and_power_cycle() {
                     Ok(())
                 }),
         )
+        // Shut down behind Terraform's back: the refreshing plan shows the
+        // drift and apply starts the VM again.
+        .step(
+            Step::config(vm(UD2, "running", false))
+                .pre_config(|ctx| {
+                    let Some(pool) = lab(ctx) else {
+                        return Ok(());
+                    };
+                    let x = Xapi::login(pool)?;
+                    let vm = x.vm_ref(&id_of(&ctx.state(), VM)?)?;
+                    x.call("VM.hard_shutdown", &[json!(vm)]).map(|_| ())
+                })
+                .plan_check(|ctx| {
+                    if lab(ctx).is_none() {
+                        return Ok(());
+                    }
+                    expect_actions(ctx, VM, &["update"])?;
+                    let before = ctx
+                        .plan()
+                        .change(VM)
+                        .and_then(|c| c.get("before"))
+                        .and_then(|b| b.get("power_state"))
+                        .cloned();
+                    if before != Some(json!("halted")) {
+                        return Err(format!("the plan does not show the VM halted: {before:?}"));
+                    }
+                    Ok(())
+                })
+                .state_check(|ctx| {
+                    same_vm(ctx)?;
+                    power(ctx, "running", "Running")?;
+                    expect_guest(ctx, 3, UD2)
+                }),
+        )
         .run();
 }
 

@@ -6,10 +6,10 @@
 
 mod vm_common;
 
-use acceptance_tests::{Ctx, Step, TestCase, config};
-use serde_json::Value as Json;
+use acceptance_tests::{Ctx, ImportKind, Step, TestCase, config};
+use serde_json::{Value as Json, json};
 use vm_common::{
-    GIB, MIB, boot_count, count, expect_actions, id_of, lab, memory_of, memory4, names,
+    GIB, MIB, Xapi, boot_count, count, expect_actions, id_of, lab, memory_of, memory4, names,
     no_vm_created, points_at_memory, vm_record,
 };
 
@@ -204,6 +204,58 @@ fn vm_memory_limits_live_change_restart_and_refusal() {
             state_memory(ctx, grown)?;
             pool_memory(ctx, grown, 2)
         }))
+        // The dynamic range changed behind Terraform's back: the refreshing
+        // plan shows the drift and puts it back, live.
+        .step(
+            Step::config(vm(&m(grown), None))
+                .pre_config(|ctx| {
+                    let Some(pool) = lab(ctx) else {
+                        return Ok(());
+                    };
+                    let x = Xapi::login(pool)?;
+                    let vm = x.vm_ref(&id_of(&ctx.state(), VM)?)?;
+                    x.call(
+                        "VM.set_memory_dynamic_range",
+                        &[json!(vm), json!(900 * MIB), json!(1280 * MIB)],
+                    )?;
+                    Ok(())
+                })
+                .plan_check(move |ctx| {
+                    if lab(ctx).is_none() {
+                        return Ok(());
+                    }
+                    expect_actions(ctx, VM, &["update"])?;
+                    planned_memory(ctx, grown)?;
+                    let before = ctx
+                        .plan()
+                        .change(VM)
+                        .and_then(|c| c.get("before"))
+                        .and_then(|b| b.get("memory"))
+                        .cloned()
+                        .unwrap_or(Json::Null);
+                    let drifted = [
+                        ("dynamic_min", 900 * MIB),
+                        ("dynamic_max", 1280 * MIB),
+                    ];
+                    for (name, value) in drifted {
+                        if before.get(name).and_then(Json::as_f64) != Some(value as f64) {
+                            return Err(format!(
+                                "the plan does not show the drift of memory.{name}: before = {before}"
+                            ));
+                        }
+                    }
+                    Ok(())
+                })
+                .state_check(move |ctx| {
+                    state_memory(ctx, grown)?;
+                    pool_memory(ctx, grown, 2)
+                }),
+        )
+        // terraform import by UUID: memory and the behaviour settings
+        // (wait_for_guest, restart_on_update) round-trip, the plan with the
+        // original configuration is empty.
+        .step(Step::import(VM).kind(ImportKind::Command).expect_empty_plan())
+        .step(Step::import(VM).kind(ImportKind::BlockGenerateConfig).no_verify())
         .run();
 }
 
