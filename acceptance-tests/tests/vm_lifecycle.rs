@@ -414,10 +414,11 @@ fn vm_failed_create_leaves_nothing_and_reports_the_xapi_error() {
                     Ok(())
                 }),
         )
-        // Nothing of the failed create remains; with the fault gone the same
-        // configuration applies.
+        // Nothing of the failed create remains. A failure at the very end
+        // (the start, after the disks, VIFs and the uploaded config drive
+        // exist) is cleaned up as well.
         .step(
-            Step::config(with_vm)
+            Step::config(with_vm.clone())
                 .pre_config(|ctx| {
                     let Some(pool) = lab(ctx) else {
                         return Ok(());
@@ -426,9 +427,43 @@ fn vm_failed_create_leaves_nothing_and_reports_the_xapi_error() {
                     if !left.is_empty() {
                         return Err(format!("the failed create left {left:?}"));
                     }
-                    let fired = vm_common::count(pool, "VIF.create")?;
-                    if fired == 0 {
+                    if vm_common::count(pool, "VIF.create")? == 0 {
                         return Err("VIF.create was never called: the fault did not fire".into());
+                    }
+                    pool.clear_faults().map_err(|e| e.to_string())?;
+                    pool.inject_fault(&json!({
+                        "method": "Async.VM.start",
+                        "rate": 1.0,
+                        "count": 1,
+                        "error": "HOST_NOT_ENOUGH_FREE_MEMORY",
+                        "params": ["1111490560", "0"]
+                    }))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+                })
+                .expect_error("HOST_NOT_ENOUGH_FREE_MEMORY")
+                .diagnostics(|diags, _| {
+                    let e = diags.iter().find(|d| d.is_error()).ok_or("no error")?;
+                    if !e.detail.contains("acc-lifecycle") && !e.summary.contains("acc-lifecycle") {
+                        return Err(format!("the error does not name the VM: {e}"));
+                    }
+                    Ok(())
+                }),
+        )
+        // Nothing remains again; with the faults gone the same configuration
+        // applies.
+        .step(
+            Step::config(with_vm)
+                .pre_config(|ctx| {
+                    let Some(pool) = lab(ctx) else {
+                        return Ok(());
+                    };
+                    let left = owned_objects(pool)?;
+                    if !left.is_empty() {
+                        return Err(format!("the create that failed at start left {left:?}"));
+                    }
+                    if vm_common::count(pool, "HTTP PUT /import_raw_vdi")? == 0 {
+                        return Err("the config drive was never uploaded".into());
                     }
                     pool.clear_faults().map_err(|e| e.to_string())
                 })
