@@ -18,7 +18,6 @@
 //! redacts it and which has no `Display`; it reaches XAPI as a call parameter
 //! and nothing else (no log, no error text, no state for `unattend_wo`).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -1256,11 +1255,6 @@ pub async fn apply_step(
     Ok(())
 }
 
-/// The `runs` value recorded on a VM (`other_config[RUNS_KEY]`), for import.
-pub fn recorded_runs(other_config: &BTreeMap<String, String>) -> Option<i64> {
-    other_config.get(RUNS_KEY).and_then(|v| v.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1281,7 +1275,7 @@ mod tests {
     }
 
     fn sp(fields: &[(&str, Value)]) -> Value {
-        let mut m: BTreeMap<String, Value> = [
+        let mut m: std::collections::BTreeMap<String, Value> = [
             attr::UNATTEND,
             attr::UNATTEND_WO,
             attr::UNATTEND_WO_VERSION,
