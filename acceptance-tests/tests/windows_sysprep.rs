@@ -281,6 +281,13 @@ fn windows_sysprep_once_then_on_change() {
         //    second run is planned (runs 1 -> 2) and the guest sees it.
         .step(
             Step::config(vm_config(&plain("WIN-ACC-2", PASSWORD_2, "on_change"), ""))
+                .plan_output_check(|text| {
+                    if text.contains("Sysprep will run on VM \"win-sysprep-acc\"") {
+                        Ok(())
+                    } else {
+                        Err(format!("the plan does not warn about the re-run:\n{text}"))
+                    }
+                })
                 .plan_check(|ctx| {
                     let plan = ctx.plan();
                     let actions = plan.actions_for("xenapi_vm.win");
