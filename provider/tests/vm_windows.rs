@@ -473,3 +473,79 @@ async fn cloudbase_flavor_validates_and_round_trips_through_import() {
     );
     tf.destroy(&state).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd_drive_added_to_a_running_vm_restarts_it_once() {
+    let lab = lab(SysprepMode::Full).await;
+    let tf = Tf::new(&lab, None).await;
+    let halted = win(
+        "win-cd",
+        Value::Null,
+        &[(attr::POWER_STATE, Value::from("halted"))],
+    );
+    let (state, _) = tf.up(&Value::Null, &halted).await;
+    // Remove the VM's CD drive behind Terraform's back (as if the template
+    // had none), then start the VM.
+    let c = xapi::Client::new(
+        xapi::Config::new(lab.base_url(), lab.username(), lab.password()).unwrap(),
+    )
+    .unwrap();
+    let vm = c.vm().get_by_uuid(s(&state, attr::ID)).await.unwrap();
+    for vbd in c.vm().get_record(&vm).await.unwrap().vbds {
+        if c.vbd().get_record(&vbd).await.unwrap().vbd_type == xapi::VbdType::Cd {
+            c.vbd().destroy(&vbd).await.unwrap();
+        }
+    }
+    let base = win(
+        "win-cd",
+        Value::Null,
+        &[(attr::WAIT_FOR_GUEST, Value::from(true))],
+    );
+    let (state, _) = tf.up(&state, &base).await;
+    let boots_before = guest(&lab, &state).await["boot_count"].as_i64().unwrap();
+    let with = win(
+        "win-cd",
+        sysprep_obj(&[(
+            sysprep::attr::UNATTEND,
+            Value::from(unattend("WIN-CD", PASSWORD).as_str()),
+        )]),
+        &[(attr::WAIT_FOR_GUEST, Value::from(true))],
+    );
+    let plan = tf.plan(&state, &with, &[]).await;
+    let (state, d) = tf.apply(&state, &plan, &with).await;
+    assert!(errors(&d).is_empty(), "{:?}", errors(&d));
+    assert!(
+        warnings(&d)
+            .iter()
+            .any(|w| w.contains("VM restarted to add a CD drive")),
+        "{:?}",
+        warnings(&d)
+    );
+    assert_eq!(runs(&lab, &state).await.len(), 1);
+    let cds: Vec<_> = {
+        let mut out = Vec::new();
+        for vbd in c.vm().get_record(&vm).await.unwrap().vbds {
+            let b = c.vbd().get_record(&vbd).await.unwrap();
+            if b.vbd_type == xapi::VbdType::Cd {
+                out.push(b);
+            }
+        }
+        out
+    };
+    assert_eq!(cds.len(), 1, "one CD drive, created by the provider");
+    assert!(cds[0].empty, "XAPI ejected the sysprep ISO");
+    assert_eq!(
+        cds[0]
+            .other_config
+            .get("xenapi-terraform-owner")
+            .map(String::as_str),
+        Some("terraform-provider-xenapi")
+    );
+    let boots_after = guest(&lab, &state).await["boot_count"].as_i64().unwrap();
+    assert!(
+        boots_after > boots_before,
+        "{boots_before} -> {boots_after}"
+    );
+    assert_eq!(vm_power(&lab, s(&state, attr::ID)).await, "Running");
+    tf.destroy(&state).await;
+}

@@ -1105,14 +1105,6 @@ async fn shutdown_vm(
     }
 }
 
-async fn reboot_vm(client: &Client, vm: &VmRef, limit: Duration) -> Result<(), SysprepError> {
-    client
-        .run_async("VM.clean_reboot", vec![json!(vm)], limit)
-        .await
-        .map(|_| ())
-        .map_err(|e| SysprepError::xapi("restarting the VM to attach the CD drive", &e))
-}
-
 /// Runs sysprep on a VM: the whole apply sequence.
 ///
 /// 1. the VM must be running (a halted VM is started; paused or suspended is
@@ -1156,7 +1148,11 @@ pub async fn run(
     if rec.power_state == PowerState::Halted {
         start_vm(client, vm, target.start_timeout).await?;
     } else if needs_restart {
-        reboot_vm(client, vm, target.shutdown_timeout + target.start_timeout).await?;
+        // Shut down and start (not reboot): VM.start clears the guest
+        // metrics, so the wait below sees only what the new boot's agent
+        // reports, never the previous boot's feature flags.
+        shutdown_vm(client, vm, target.shutdown_timeout).await?;
+        start_vm(client, vm, target.start_timeout).await?;
         report.rebooted_for_cd = true;
     }
     wait_for_feature(client, vm, spec.agent_timeout).await?;
