@@ -549,3 +549,41 @@ async fn cd_drive_added_to_a_running_vm_restarts_it_once() {
     assert_eq!(vm_power(&lab, s(&state, attr::ID)).await, "Running");
     tf.destroy(&state).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_vm_is_not_sysprepped() {
+    let lab = lab(SysprepMode::Full).await;
+    let tf = Tf::new(&lab, None).await;
+    let base = win("win-paused", Value::Null, &[]);
+    let (state, _) = tf.up(&Value::Null, &base).await;
+    let c = xapi::Client::new(
+        xapi::Config::new(lab.base_url(), lab.username(), lab.password()).unwrap(),
+    )
+    .unwrap();
+    let vm = c.vm().get_by_uuid(s(&state, attr::ID)).await.unwrap();
+    c.call_void("VM.pause", vec![serde_json::json!(vm)])
+        .await
+        .unwrap();
+    let with = win(
+        "win-paused",
+        sysprep_obj(&[(
+            sysprep::attr::UNATTEND,
+            Value::from(unattend("WIN-PAUSED", PASSWORD).as_str()),
+        )]),
+        &[],
+    );
+    let plan = tf.plan(&state, &with, &[]).await;
+    let (_, d) = tf.apply(&state, &plan, &with).await;
+    let e = errors(&d);
+    assert!(
+        e.iter()
+            .any(|x| x.contains("VM is not running") || x.contains("paused")),
+        "{e:?}"
+    );
+    assert!(e.iter().all(|x| !x.contains(PASSWORD)));
+    assert!(runs(&lab, &state).await.is_empty());
+    c.call_void("VM.unpause", vec![serde_json::json!(vm)])
+        .await
+        .unwrap();
+    tf.destroy(&state).await;
+}
