@@ -891,7 +891,7 @@ pub async fn wait_for_feature(
                         "The guest agent of VM {} did not report `{FEATURE_SYSPREP}` within \
                          {}s (sysprep.agent_timeout); it reports: [{features}]. VM.sysprep \
                          needs XenServer VM Tools for Windows with sysprep support in the \
-                         guest (XCP-ng's tools do not provide it); on other guests use \
+                         guest (XCP-ng's Windows tools are not known to provide it); otherwise use \
                          cloudbase-init (cloud_init with flavor \"cloudbase-init\").",
                         vm_label(&rec),
                         limit.as_secs()
