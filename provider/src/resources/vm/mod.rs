@@ -117,8 +117,23 @@ pub fn settings_json(obj: &Value) -> String {
     if let Some(f) = opt_str(at(obj, attr::CLOUD_INIT), cloudbase::FLAVOR) {
         m.insert(CLOUD_INIT_FLAVOR_SETTING.into(), f.into());
     }
+    // Written explicitly (even as the default), so that an import gives back
+    // what the configuration says rather than null.
+    if let Some(b) =
+        values::bool_at(at(obj, attr::CLOUD_INIT), schema::ci::REMOVE_AFTER_BOOT).value()
+    {
+        m.insert(CLOUD_INIT_REMOVE_AFTER_BOOT_SETTING.into(), b.into());
+    }
+    if let Some(f) = opt_str(at(obj, attr::CLOUD_INIT), schema::ci::NETWORK_CONFIG_FORMAT) {
+        m.insert(CLOUD_INIT_NETWORK_CONFIG_FORMAT_SETTING.into(), f.into());
+    }
     serde_json::Value::Object(m).to_string()
 }
+
+/// Key of `cloud_init.remove_after_boot` in the settings JSON.
+pub const CLOUD_INIT_REMOVE_AFTER_BOOT_SETTING: &str = "cloud_init_remove_after_boot";
+/// Key of `cloud_init.network_config_format` in the settings JSON.
+pub const CLOUD_INIT_NETWORK_CONFIG_FORMAT_SETTING: &str = "cloud_init_network_config_format";
 
 /// Key of `cloud_init.flavor` in the settings JSON.
 pub const CLOUD_INIT_FLAVOR_SETTING: &str = "cloud_init_flavor";
@@ -132,6 +147,20 @@ pub fn apply_settings(state: &mut Value, json: &str) {
         && let Some(Value::Object(c)) = state.get_mut(attr::CLOUD_INIT)
     {
         c.insert(cloudbase::FLAVOR.into(), Value::from(f));
+    }
+    if let Some(Value::Object(c)) = state.get_mut(attr::CLOUD_INIT) {
+        if let Some(b) = m
+            .get(CLOUD_INIT_REMOVE_AFTER_BOOT_SETTING)
+            .and_then(|v| v.as_bool())
+        {
+            c.insert(schema::ci::REMOVE_AFTER_BOOT.into(), Value::from(b));
+        }
+        if let Some(f) = m
+            .get(CLOUD_INIT_NETWORK_CONFIG_FORMAT_SETTING)
+            .and_then(|v| v.as_str())
+        {
+            c.insert(schema::ci::NETWORK_CONFIG_FORMAT.into(), Value::from(f));
+        }
     }
     if let Some(b) = m.get(attr::WAIT_FOR_GUEST).and_then(|v| v.as_bool()) {
         values::set(state, attr::WAIT_FOR_GUEST, Value::from(b));
@@ -555,5 +584,47 @@ impl Resource for VmResource {
                 NewState::gone()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use self::schema::ci;
+    use super::*;
+
+    fn cloud_init(remove: Value, format: Value) -> Value {
+        Value::object([(
+            attr::CLOUD_INIT,
+            Value::object([
+                (ci::REMOVE_AFTER_BOOT, remove),
+                (ci::NETWORK_CONFIG_FORMAT, format),
+            ]),
+        )])
+    }
+
+    #[test]
+    fn explicit_cloud_init_defaults_survive_an_import() {
+        let config = cloud_init(Value::from(false), Value::from("v2"));
+        let json = settings_json(&config);
+        let mut state = cloud_init(Value::Null, Value::Null);
+        apply_settings(&mut state, &json);
+        let c = state.get(attr::CLOUD_INIT).expect("cloud_init");
+        assert_eq!(c.get(ci::REMOVE_AFTER_BOOT), Some(&Value::from(false)));
+        assert_eq!(c.get(ci::NETWORK_CONFIG_FORMAT), Some(&Value::from("v2")));
+    }
+
+    #[test]
+    fn unset_cloud_init_settings_stay_unset_and_no_drive_stays_null() {
+        let json = settings_json(&cloud_init(Value::Null, Value::Null));
+        let mut state = cloud_init(Value::Null, Value::Null);
+        apply_settings(&mut state, &json);
+        let c = state.get(attr::CLOUD_INIT).expect("cloud_init");
+        assert_eq!(c.get(ci::REMOVE_AFTER_BOOT), Some(&Value::Null));
+        assert_eq!(c.get(ci::NETWORK_CONFIG_FORMAT), Some(&Value::Null));
+        // A VM without a drive keeps cloud_init null whatever was recorded.
+        let json = settings_json(&cloud_init(Value::from(true), Value::from("v1")));
+        let mut state = Value::object([(attr::CLOUD_INIT, Value::Null)]);
+        apply_settings(&mut state, &json);
+        assert_eq!(state.get(attr::CLOUD_INIT), Some(&Value::Null));
     }
 }
