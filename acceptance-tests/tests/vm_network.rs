@@ -32,7 +32,8 @@ resource "xenapi_vm" "net" {{
   }}
 
   cloud_init = {{
-    user_data = "{user_data}"
+    user_data             = "{user_data}"
+    network_config_format = "v2"
   }}
 
   network_interface {{
