@@ -198,7 +198,11 @@ fn vm_user_data_rebuilds_drive_in_place_and_power_cycle() {
                 }),
         )
         // A halted VM imports with its power state and rebuilt drive.
-        .step(Step::import(VM).kind(ImportKind::Command).expect_empty_plan())
+        .step(
+            Step::import(VM)
+                .kind(ImportKind::Command)
+                .expect_empty_plan(),
+        )
         // ... and on: the guest boots a second time and reads the new drive
         // (same instance-id: the VM UUID).
         .step(
