@@ -290,11 +290,17 @@ impl LabPool {
     }
 
     /// Objects present now that were not in `baseline` (empty against a real pool).
+    /// Objects the pool makes for itself are not leftovers: XAPI's sysprep
+    /// ISO SR (see [`pool_owned`]).
     pub fn leftovers(&self, baseline: &Snapshot) -> Result<Vec<String>, HarnessError> {
         if !self.is_lab() {
             return Ok(Vec::new());
         }
-        let now = self.snapshot()?;
+        let Some(dump) = self.admin_get(DUMP_PATH)? else {
+            return Ok(Vec::new());
+        };
+        let now = snapshot_of_dump(&dump);
+        let owned = pool_owned(&dump);
         Ok(now
             .objects
             .difference(&baseline.objects)
@@ -303,6 +309,7 @@ impl LabPool {
                 !TRANSIENT_CLASSES
                     .iter()
                     .any(|t| t.eq_ignore_ascii_case(class))
+                    && !owned.contains(*o)
             })
             .cloned()
             .collect())
@@ -331,6 +338,44 @@ pub fn http_client() -> Result<reqwest::blocking::Client, HarnessError> {
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| HarnessError::LabPool(format!("HTTP client: {e}")))
+}
+
+/// `class/uuid` of the objects XAPI creates for itself and keeps by design:
+/// `VM.sysprep`'s local ISO SR `SYSPREP-<host>-<hex>`, its PBDs and the ISO
+/// VDIs in it (XAPI forgets those at its next scan or restart; reference
+/// xapi.md §8). The dump groups records by class, keyed by reference.
+pub fn pool_owned(dump: &Json) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let table = |class: &str| {
+        dump.as_object()
+            .and_then(|m| {
+                m.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(class))
+                    .map(|(_, v)| v)
+            })
+            .and_then(Json::as_object)
+    };
+    let mut srs = BTreeSet::new();
+    for (r, rec) in table("SR").into_iter().flatten() {
+        let name = rec.get("name_label").and_then(Json::as_str).unwrap_or("");
+        if name.starts_with("SYSPREP-")
+            && let Some(uuid) = rec.get("uuid").and_then(Json::as_str)
+        {
+            srs.insert(r.clone());
+            out.insert(format!("SR/{uuid}"));
+        }
+    }
+    for class in ["PBD", "VDI"] {
+        for (_, rec) in table(class).into_iter().flatten() {
+            let sr = rec.get("SR").and_then(Json::as_str).unwrap_or("");
+            if srs.contains(sr)
+                && let Some(uuid) = rec.get("uuid").and_then(Json::as_str)
+            {
+                out.insert(format!("{class}/{uuid}"));
+            }
+        }
+    }
+    out
 }
 
 /// Collects `class/uuid` for every JSON object carrying a string `uuid`,
@@ -394,5 +439,35 @@ mod tests {
         let after = snapshot_of_dump(&json!({"VM": [{"uuid": "a"}, {"uuid": "b"}]}));
         let diff: Vec<_> = after.objects.difference(&before.objects).cloned().collect();
         assert_eq!(diff, vec!["VM/b"]);
+    }
+}
+
+#[cfg(test)]
+mod pool_owned_tests {
+    use super::*;
+
+    #[test]
+    fn sysprep_sr_its_pbds_and_isos_are_pool_owned() {
+        let dump = serde_json::json!({
+            "SR": {
+                "OpaqueRef:s1": {"uuid": "sr-1", "name_label": "SYSPREP-host-1-ab12"},
+                "OpaqueRef:s2": {"uuid": "sr-2", "name_label": "Shared NFS storage"}
+            },
+            "PBD": {
+                "OpaqueRef:p1": {"uuid": "pbd-1", "SR": "OpaqueRef:s1"},
+                "OpaqueRef:p2": {"uuid": "pbd-2", "SR": "OpaqueRef:s2"}
+            },
+            "VDI": {
+                "OpaqueRef:v1": {"uuid": "vdi-1", "SR": "OpaqueRef:s1"},
+                "OpaqueRef:v2": {"uuid": "vdi-2", "SR": "OpaqueRef:s2"}
+            }
+        });
+        let owned = pool_owned(&dump);
+        let want: BTreeSet<String> = ["SR/sr-1", "PBD/pbd-1", "VDI/vdi-1"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(owned, want);
+        assert!(pool_owned(&serde_json::json!({})).is_empty());
     }
 }
