@@ -208,10 +208,27 @@ async fn sysprep_at_create_then_once_then_on_change() {
     let again = tf.plan(&state, &on_change, &[]).await;
     assert_eq!(again.planned, state, "second plan is empty");
 
-    // Import: the unattend cannot be recovered; no sysprep block.
+    // Import: the unattend cannot be recovered, the run count can; the
+    // original configuration then plans no sysprep run (it only records the
+    // configured values) and adopts the configured unattend as applied.
     let (imported, d) = tf.import(s(&state, attr::ID)).await;
     assert!(errors(&d).is_empty(), "{:?}", errors(&d));
-    assert_eq!(imported.get(attr::SYSPREP), Some(&Value::Null));
+    assert_eq!(sp(&imported, sysprep::attr::RUNS), &Value::from(2i64));
+    assert_eq!(sp(&imported, sysprep::attr::UNATTEND), &Value::Null);
+    let p = tf.plan(&imported, &on_change, &[]).await;
+    assert!(p.diags.is_empty(), "{:?}", warnings(&p.diags));
+    assert_eq!(sp(&p.planned, sysprep::attr::RUNS), &Value::from(2i64));
+    assert_eq!(
+        sp(&p.planned, sysprep::attr::UNATTEND_SHA256),
+        sp(&state, sysprep::attr::UNATTEND_SHA256)
+    );
+    let (after_import, d) = tf.apply(&imported, &p, &on_change).await;
+    assert!(errors(&d).is_empty(), "{:?}", errors(&d));
+    assert_eq!(runs(&lab, &after_import).await.len(), 2, "no new run");
+    assert_eq!(
+        tf.plan(&after_import, &on_change, &[]).await.planned,
+        after_import
+    );
 
     let d = tf.destroy(&state).await;
     assert!(errors(&d).is_empty(), "{:?}", errors(&d));
@@ -266,6 +283,17 @@ async fn write_only_unattend_needs_the_capability_and_is_never_stored() {
     }
     let p = tf.plan(&state, &changed, &[]).await;
     assert_eq!(p.planned, state);
+    // Import recovers runs and the version (not the unattend): the original
+    // configuration plans no run.
+    let (imported, d) = tf.import(s(&state, attr::ID)).await;
+    assert!(errors(&d).is_empty(), "{:?}", errors(&d));
+    assert_eq!(
+        sp(&imported, sysprep::attr::UNATTEND_WO_VERSION),
+        &Value::from(1i64)
+    );
+    let p = tf.plan(&imported, &config, &[]).await;
+    assert_eq!(sp(&p.planned, sysprep::attr::RUNS), &Value::from(1i64));
+    assert!(p.diags.is_empty(), "{:?}", warnings(&p.diags));
     let d = tf.destroy(&state).await;
     assert!(errors(&d).is_empty());
 }

@@ -121,6 +121,11 @@ pub async fn import(pool: &Pool, id: &str) -> StepResult<Value> {
     let cloud_init = recover_cloud_init(pool, &obs, &mut nics).await?;
     set(&mut base, attr::CLOUD_INIT, cloud_init);
     set(&mut base, attr::NETWORK_INTERFACE, Value::List(nics));
+    set(
+        &mut base,
+        attr::SYSPREP,
+        super::sysprep::imported_state(&vm.other_config),
+    );
     let mut state = read::build_state(&base, &obs);
     if let Some(json) = vm.other_config.get(super::SETTINGS_KEY) {
         super::apply_settings(&mut state, json);

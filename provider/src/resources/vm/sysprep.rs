@@ -63,6 +63,9 @@ pub const DEFAULT_AGENT_TIMEOUT_SECS: i64 = 900;
 pub const FEATURE_SYSPREP: &str = "feature-sysprep";
 /// VM `other_config` key counting the sysprep runs made by the provider.
 pub const RUNS_KEY: &str = "xenapi-terraform-sysprep-runs";
+/// VM `other_config` key holding `unattend_wo_version` of the last run made
+/// with `unattend_wo` (a version number, not a secret), for import.
+pub const WO_VERSION_KEY: &str = "xenapi-terraform-sysprep-wo-version";
 /// The XAPI release that introduced `VM.sysprep` (2-parameter form).
 pub const XAPI_WITH_SYSPREP: &str = "25.24.0";
 /// The XAPI release that added the `timeout` parameter.
@@ -463,6 +466,19 @@ pub fn decide(config: &Value, prior_state: &Value) -> Decision {
     }
     let prior_runs = int_at(prior, attr::RUNS).value().unwrap_or(0);
     let prior_sha = str_at(prior, attr::UNATTEND_SHA256);
+    // An imported VM (XAPI keeps neither the unattend nor its hash) records
+    // only `runs` (and the version of a write-only run): the configured
+    // `unattend` is taken as the one applied, so that the original
+    // configuration does not run sysprep again.
+    if !uses_wo && prior_runs > 0 && is_bookkeeping_only(prior) {
+        return match new_sha {
+            Known::Unknown => Decision::Unknown,
+            sha => Decision::Keep {
+                runs: prior_runs,
+                sha256: sha.into_value(),
+            },
+        };
+    }
     let keep = Decision::Keep {
         runs: prior_runs,
         sha256: prior_sha.value_ref().cloned(),
@@ -499,6 +515,48 @@ pub fn decide(config: &Value, prior_state: &Value) -> Decision {
         runs: prior_runs + 1,
         sha256: new_sha.into_value(),
     }
+}
+
+/// True when a stored `sysprep` object holds nothing but `runs` (what an
+/// import recovers).
+fn is_bookkeeping_only(prior: &Value) -> bool {
+    [
+        attr::UNATTEND,
+        attr::UNATTEND_WO_VERSION,
+        attr::RUN,
+        attr::TIMEOUT,
+        attr::AGENT_TIMEOUT,
+        attr::UNATTEND_SHA256,
+    ]
+    .iter()
+    .all(|name| at(prior, name).is_null())
+}
+
+/// The `sysprep` object an import recovers from the VM's `other_config`:
+/// `runs` and the write-only version of the last run; null when the provider
+/// never ran sysprep on the VM. The unattend itself is not recoverable.
+pub fn imported_state(other_config: &StringMap) -> Value {
+    let Some(runs) = other_config
+        .get(RUNS_KEY)
+        .and_then(|v| v.parse::<i64>().ok())
+    else {
+        return Value::Null;
+    };
+    let version = other_config
+        .get(WO_VERSION_KEY)
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Value::from)
+        .unwrap_or(Value::Null);
+    Value::object([
+        (attr::UNATTEND, Value::Null),
+        (attr::UNATTEND_WO, Value::Null),
+        (attr::UNATTEND_WO_VERSION, version),
+        (attr::RUN, Value::Null),
+        (attr::TIMEOUT, Value::Null),
+        (attr::AGENT_TIMEOUT, Value::Null),
+        (attr::RUNS, Value::from(runs)),
+        (attr::UNATTEND_SHA256, Value::Null),
+    ])
 }
 
 trait KnownExt {
@@ -1248,6 +1306,24 @@ pub async fn apply_step(
     for (summary, detail) in report.warnings() {
         diags.warning_at(AttributePath::new(SYSPREP), summary, detail);
     }
+    // The write-only version of this run, for import (a number, not a secret).
+    let s = at(config, SYSPREP);
+    let version = if at(s, attr::UNATTEND_WO).is_null() {
+        None
+    } else {
+        int_at(s, attr::UNATTEND_WO_VERSION).value()
+    };
+    let _ = client
+        .vm()
+        .remove_from_other_config(vm, WO_VERSION_KEY)
+        .await;
+    if let Some(v) = version {
+        client
+            .vm()
+            .add_to_other_config(vm, WO_VERSION_KEY, &v.to_string())
+            .await
+            .map_err(|e| SysprepError::xapi("recording the sysprep run", &e))?;
+    }
     Ok(())
 }
 
@@ -1588,6 +1664,48 @@ mod tests {
                 sha256: None
             }
         );
+    }
+
+    #[test]
+    fn an_imported_vm_adopts_the_configured_unattend() {
+        let oc: StringMap = [(RUNS_KEY.to_owned(), "2".to_owned())].into();
+        let imported = state(imported_state(&oc));
+        assert_eq!(
+            at(&imported, SYSPREP).get(attr::RUNS),
+            Some(&Value::from(2i64))
+        );
+        for run in ["once", "on_change"] {
+            let c = cfg(sp(&[
+                (attr::UNATTEND, Value::from(GOOD)),
+                (attr::RUN, Value::from(run)),
+            ]));
+            assert_eq!(
+                decide(&c, &imported),
+                Decision::Keep {
+                    runs: 2,
+                    sha256: Some(sha256_hex(GOOD))
+                },
+                "{run}"
+            );
+        }
+        // Write-only: the recorded version makes the original config a no-op,
+        // a new version a re-run.
+        let oc: StringMap = [
+            (RUNS_KEY.to_owned(), "1".to_owned()),
+            (WO_VERSION_KEY.to_owned(), "3".to_owned()),
+        ]
+        .into();
+        let imported = state(imported_state(&oc));
+        let wo = |v: i64| {
+            cfg(sp(&[
+                (attr::UNATTEND_WO, Value::from(GOOD)),
+                (attr::UNATTEND_WO_VERSION, Value::from(v)),
+                (attr::RUN, Value::from("on_change")),
+            ]))
+        };
+        assert!(!decide(&wo(3), &imported).runs_sysprep());
+        assert!(decide(&wo(4), &imported).runs_sysprep());
+        assert_eq!(imported_state(&StringMap::new()), Value::Null);
     }
 
     #[test]
