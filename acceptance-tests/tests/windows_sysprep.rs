@@ -74,7 +74,8 @@ resource "xenapi_vm" "win" {{
     static_max = 2147483648
   }}
   network_interface {{
-    network = "{network}"
+    network          = "{network}"
+    expected_ip_cidr = "0.0.0.0/0"
   }}
 {extra}
 {sysprep}
@@ -308,6 +309,25 @@ fn windows_sysprep_once_then_on_change() {
                     let h = attr(ctx, "sysprep.unattend_sha256");
                     if h.as_ref().and_then(Json::as_str) != Some(second_hash.as_str()) {
                         return Err(format!("unattend_sha256 {h:?}"));
+                    }
+                    Ok(())
+                }),
+        )
+        // Import: everything but the unattend (and the arguments that only
+        // steer sysprep) is recovered; `runs` comes back from the pool.
+        .step(
+            Step::import("xenapi_vm.win")
+                .verify_ignore(&[
+                    "sysprep.unattend",
+                    "sysprep.run",
+                    "sysprep.timeout",
+                    "sysprep.agent_timeout",
+                    "sysprep.unattend_sha256",
+                ])
+                .state_check(|ctx| {
+                    let runs = ctx.state().attr("xenapi_vm.win", "sysprep.runs");
+                    if runs != Some(serde_json::json!(2)) {
+                        return Err(format!("imported sysprep.runs = {runs:?}, expected 2"));
                     }
                     Ok(())
                 }),
