@@ -1126,41 +1126,27 @@ pub async fn call_sysprep(
     Err(with_version(client, classify_failure(&e, vm_text)).await)
 }
 
-async fn start_vm(client: &Client, vm: &VmRef, limit: Duration) -> Result<(), SysprepError> {
-    client
-        .run_async(
-            "VM.start",
-            vec![json!(vm), json!(false), json!(false)],
-            limit,
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| SysprepError::xapi("starting the VM", &e))
+fn from_step(e: super::StepError) -> SysprepError {
+    SysprepError::new(FailureKind::Xapi, e.summary, e.detail)
 }
 
+/// Starts the VM (the resource's power helper: `Async.VM.start` and its task).
+async fn start_vm(client: &Client, vm: &VmRef, limit: Duration) -> Result<(), SysprepError> {
+    super::power::start(client, vm, &super::power::Deadline::after(limit))
+        .await
+        .map_err(from_step)
+}
+
+/// Clean shutdown, hard after `clean_limit` (the resource's power helper).
 async fn shutdown_vm(
     client: &Client,
     vm: &VmRef,
     clean_limit: Duration,
 ) -> Result<(), SysprepError> {
-    match client
-        .run_async("VM.clean_shutdown", vec![json!(vm)], clean_limit)
+    let deadline = super::power::Deadline::after(clean_limit + Duration::from_secs(300));
+    super::power::shutdown(client, vm, &PowerState::Running, clean_limit, &deadline)
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::info!(error = %e, "clean shutdown failed; hard shutdown");
-            client
-                .run_async(
-                    "VM.hard_shutdown",
-                    vec![json!(vm)],
-                    Duration::from_secs(300),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| SysprepError::xapi("shutting the VM down", &e))
-        }
-    }
+        .map_err(from_step)
 }
 
 /// Runs sysprep on a VM: the whole apply sequence.
