@@ -36,20 +36,32 @@ pub fn all() -> Vec<Arc<dyn DataSource>> {
     ]
 }
 
-/// The shared pool of this process, or an error diagnostic.
-pub(crate) fn pool_or_diag(ctx: &Context, diags: &mut Diagnostics) -> Option<Arc<Pool>> {
-    match Pool::from_context(ctx) {
-        Ok(pool) => Some(pool),
+/// Runs a data source's `lookup` against the shared pool of this process.
+/// When there is no pool, or the lookup fails, the error becomes a diagnostic
+/// and the result is null.
+pub(crate) async fn read_through_pool<F, Fut>(
+    ctx: &Context,
+    diags: &mut Diagnostics,
+    lookup: F,
+) -> Value
+where
+    F: FnOnce(Arc<Pool>) -> Fut,
+    Fut: Future<Output = Result<Value, PoolError>>,
+{
+    let pool = match Pool::from_context(ctx) {
+        Ok(pool) => pool,
         Err(d) => {
             diags.push(d);
-            None
+            return Value::Null;
+        }
+    };
+    match lookup(pool).await {
+        Ok(v) => v,
+        Err(e) => {
+            diags.push(e.to_diagnostic());
+            Value::Null
         }
     }
-}
-
-/// Pushes a pool error as a diagnostic.
-pub(crate) fn push_error(diags: &mut Diagnostics, e: &PoolError) {
-    diags.push(e.to_diagnostic());
 }
 
 /// A known, non-null string attribute of the configuration.

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use schema::{Attribute, Block, Diagnostics, Schema, Type, Value};
 use xapi::{Host, Pool as PoolClass, Sr};
 
-use super::{pool_or_diag, push_error, string_map, string_set};
+use super::{read_through_pool, string_map, string_set};
 use crate::framework::{Context, DataSource};
 use crate::pool::{ClassKey, PoolError};
 
@@ -141,15 +141,6 @@ impl DataSource for PoolDataSource {
     }
 
     async fn read(&self, ctx: &Context, _config: &Value, diags: &mut Diagnostics) -> Value {
-        let Some(pool) = pool_or_diag(ctx, diags) else {
-            return Value::Null;
-        };
-        match read(&pool).await {
-            Ok(v) => v,
-            Err(e) => {
-                push_error(diags, &e);
-                Value::Null
-            }
-        }
+        read_through_pool(ctx, diags, |pool| async move { read(&pool).await }).await
     }
 }

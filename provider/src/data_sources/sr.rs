@@ -6,7 +6,7 @@ use xapi::{Pool as PoolClass, Sr};
 
 use super::{
     candidate, config_string, describe_query, echo_or, exactly_one, lookup_attributes,
-    matches_lookup, pool_or_diag, push_error, require_one_of, string_map, string_set,
+    matches_lookup, read_through_pool, require_one_of, string_map, string_set,
 };
 use crate::framework::{Context, DataSource};
 use crate::pool::{ClassKey, Pool, PoolError};
@@ -134,15 +134,6 @@ impl DataSource for SrDataSource {
     }
 
     async fn read(&self, ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Value {
-        let Some(pool) = pool_or_diag(ctx, diags) else {
-            return Value::Null;
-        };
-        match read(&pool, config).await {
-            Ok(v) => v,
-            Err(e) => {
-                push_error(diags, &e);
-                Value::Null
-            }
-        }
+        read_through_pool(ctx, diags, |pool| async move { read(&pool, config).await }).await
     }
 }

@@ -19,7 +19,7 @@ use xapi::{Vm, VmMetrics, VmRecord, VmRef};
 
 use super::{
     candidate, config_bool, config_string, config_strings, describe_query, echo, echo_or, path,
-    pool_or_diag, push_error, require_one_of, string_map, string_set,
+    read_through_pool, require_one_of, string_map, string_set,
 };
 use crate::framework::{Context, DataSource};
 use crate::pool::{Candidate, ClassKey, Pool, PoolError, is_template};
@@ -373,16 +373,10 @@ impl DataSource for TemplateDataSource {
             tags: config_strings(config, "tags").unwrap_or_default(),
             most_recent: config_bool(config, "most_recent").unwrap_or(false),
         };
-        let Some(pool) = pool_or_diag(ctx, diags) else {
-            return Value::Null;
-        };
-        match read(&pool, config, &filters).await {
-            Ok(v) => v,
-            Err(e) => {
-                push_error(diags, &e);
-                Value::Null
-            }
-        }
+        read_through_pool(ctx, diags, |pool| async move {
+            read(&pool, config, &filters).await
+        })
+        .await
     }
 }
 
