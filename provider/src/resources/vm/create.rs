@@ -18,7 +18,7 @@ use super::network_interfaces::{self as nics, NicSpec};
 use super::power::{self, Deadline, GuestWait, cancellable};
 use super::read;
 use super::schema::{attr, disk, mem, nic, to};
-use super::values::{Known, at, bool_at, elements, int_at, opt_str, set, str_map};
+use super::values::{Known, at, bool_at, elements, int_at, opt_str, str_map};
 use super::{
     CLONE_TYPE_KEY, DEFAULT_CREATE_TIMEOUT, DRIVE_REMOVED_KEY, OWNER_KEY, OWNER_VALUE, SR_KEY,
     StepError, StepResult, TEMPLATE_KEY, TEMPLATE_UUID_KEY, VM_KEY, XapiContext,
@@ -340,15 +340,7 @@ async fn run(
                 format!("Another VIF in the pool already uses {m}; two interfaces with the same MAC on one network do not work."),
             );
         }
-        let mac = nics::choose_mac(configured, &prefix, &mut in_use).map_err(|e| {
-            StepError::at(
-                AttributePath::new(attr::NETWORK_INTERFACE)
-                    .index(n.index as i64)
-                    .attr(nic::MAC),
-                "Cannot choose a MAC address",
-                e,
-            )
-        })?;
+        let mac = nics::choose_mac(n.index, configured, &prefix, &mut in_use)?;
         macs.push(mac);
     }
 
@@ -545,16 +537,7 @@ async fn run(
         disks::create_disk(client, &vm, &vm_uuid, &sr, size, &disk_name, &device, false)
             .await
             .map_err(|e| e.context(format!("disk[{i}]")))?;
-        vbds = vbds_direct(
-            client,
-            &client
-                .vm()
-                .get_record(&vm)
-                .await
-                .ctx("reading the VM")?
-                .vbds,
-        )
-        .await?;
+        vbds = vm_vbds_direct(client, &vm).await?;
         disk_devices.push(device);
     }
     if let Some(wanted) = &r.cdrom {
@@ -587,16 +570,7 @@ async fn run(
     // Config drive.
     if let Some(d) = drive::drive_from(config, &vm_uuid, &macs)? {
         let image = drive::image(&d)?;
-        let vbds = vbds_direct(
-            client,
-            &client
-                .vm()
-                .get_record(&vm)
-                .await
-                .ctx("reading the VM")?
-                .vbds,
-        )
-        .await?;
+        let vbds = vm_vbds_direct(client, &vm).await?;
         let used: BTreeSet<String> = vbds.iter().map(|(_, b, _)| b.userdevice.clone()).collect();
         let device = disks::first_free_device(&used, &["3"]);
         drive::attach(
@@ -626,57 +600,38 @@ async fn run(
     if planned_power == "running" {
         cancellable(ctx, "starting the VM", power::start(client, &vm, deadline)).await?;
         let remove = drive::wanted(config) && drive::remove_after_boot(config);
-        let wait = GuestWait::from_config(config, &nic_specs, remove);
-        cancellable(
-            ctx,
-            "waiting for the guest",
-            power::wait_for_guest(client, &vm, &wait, deadline),
+        wait_for_guest_and_remove_drive(
+            ctx, client, &vm, &vm_uuid, config, &nic_specs, remove, deadline,
         )
         .await?;
-        if remove {
-            remove_drive_after_boot(client, &vm, &vm_uuid).await?;
-        }
     }
 
     // Sysprep after the first boot; it leaves the VM in the planned power
     // state, and a running guest reports its addresses again.
-    if let super::sysprep::Decision::Run { runs, .. } = &sysprep_decision {
-        super::sysprep::apply_step(
-            ctx,
-            client,
-            &vm,
-            config,
-            *runs,
-            planned_power == "running",
-            deadline,
-            diags,
-        )
-        .await?;
-        if planned_power == "running" {
-            let wait = GuestWait::from_config(config, &nic_specs, false);
-            cancellable(
-                ctx,
-                "waiting for the guest after sysprep",
-                power::wait_for_guest(client, &vm, &wait, deadline),
-            )
-            .await?;
-        }
-    }
+    super::sysprep::run_if_decided(
+        ctx,
+        client,
+        &vm,
+        config,
+        &sysprep_decision,
+        planned_power == "running",
+        &nic_specs,
+        deadline,
+        diags,
+    )
+    .await?;
 
     tracing::info!(vm = %vm_uuid, power = %planned_power, "VM created");
     // The state, as a refresh would see it.
-    pool.invalidate();
-    let obs = read::observe(pool, &vm)
-        .await?
-        .ok_or_else(|| StepError::new("VM disappeared", "The new VM no longer exists."))?;
-    let mut base = req.planned_state.clone();
-    if let Some(Value::List(items)) = base.get_mut(attr::DISK) {
-        for (item, dev) in items.iter_mut().zip(&disk_devices) {
-            set(item, disk::DEVICE, Value::from(dev.as_str()));
-        }
-    }
-    super::sysprep::apply_decision(&mut base, &sysprep_decision);
-    Ok(read::build_state(&base, &obs))
+    read::state_after_apply(
+        pool,
+        &vm,
+        req.planned_state,
+        &disk_devices,
+        &sysprep_decision,
+        "The new VM no longer exists.",
+    )
+    .await
 }
 
 fn b_dev(d: Option<&str>) -> String {
@@ -688,13 +643,7 @@ fn b_dev(d: Option<&str>) -> String {
 pub async fn vbds_direct(
     client: &Client,
     refs: &[xapi::VbdRef],
-) -> StepResult<
-    Vec<(
-        xapi::VbdRef,
-        xapi::VbdRecord,
-        Option<(VdiRef, xapi::VdiRecord)>,
-    )>,
-> {
+) -> StepResult<Vec<disks::VbdInfo>> {
     let mut out = Vec::new();
     for r in refs {
         let b = client.vbd().get_record(r).await.ctx("reading a VBD")?;
@@ -709,6 +658,13 @@ pub async fn vbds_direct(
         out.push((r.clone(), b, vdi));
     }
     Ok(out)
+}
+
+/// The VM's VBD (and VDI) records as they are now: the VM record is read again
+/// and its VBDs through [`vbds_direct`].
+pub async fn vm_vbds_direct(client: &Client, vm: &VmRef) -> StepResult<Vec<disks::VbdInfo>> {
+    let rec = client.vm().get_record(vm).await.ctx("reading the VM")?;
+    vbds_direct(client, &rec.vbds).await
 }
 
 /// Marks a VDI as made for this VM (destroyed with it).
@@ -771,11 +727,37 @@ pub async fn apply_cpu_steps(
     Ok(())
 }
 
+/// Waits for the guest as configured (`wait_for_guest`, `expected_ip_cidr`,
+/// and the agent when the config drive goes after boot), then removes the
+/// drive when `remove` says so.
+#[allow(clippy::too_many_arguments)]
+pub async fn wait_for_guest_and_remove_drive(
+    ctx: &Context,
+    client: &Client,
+    vm: &VmRef,
+    vm_uuid: &str,
+    config: &Value,
+    nic_specs: &[NicSpec],
+    remove: bool,
+    deadline: &Deadline,
+) -> StepResult<()> {
+    let wait = GuestWait::from_config(config, nic_specs, remove);
+    cancellable(
+        ctx,
+        "waiting for the guest",
+        power::wait_for_guest(client, vm, &wait, deadline),
+    )
+    .await?;
+    if remove {
+        remove_drive_after_boot(client, vm, vm_uuid).await?;
+    }
+    Ok(())
+}
+
 /// Detaches and destroys the config drive (after the guest agent reported)
 /// and records that it was removed on purpose.
 pub async fn remove_drive_after_boot(client: &Client, vm: &VmRef, vm_uuid: &str) -> StepResult<()> {
-    let rec = client.vm().get_record(vm).await.ctx("reading the VM")?;
-    let vbds = vbds_direct(client, &rec.vbds).await?;
+    let vbds = vm_vbds_direct(client, vm).await?;
     if let Some((vbd, b, vdi, _)) = drive::find_drive(&vbds, vm_uuid) {
         drive::remove(client, vbd, b.currently_attached, vdi).await?;
     }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use schema::Value;
 
-use super::create::vbds_direct;
+use super::create::vm_vbds_direct;
 use super::disks::is_owned_by;
-use super::power::{self, Deadline, cancellable};
+use super::power::{self, Deadline};
 use super::schema::{attr, to};
 use super::values::{Known, str_at};
 use super::{DEFAULT_DELETE_TIMEOUT, StepResult, XapiContext};
@@ -30,21 +30,9 @@ pub async fn delete(ctx: &Context, pool: &Arc<Pool>, prior: &Value) -> StepResul
     };
     let rec = client.vm().get_record(&vm).await.ctx("reading the VM")?;
     let result: StepResult<()> = async {
-        cancellable(
-            ctx,
-            "shutting the VM down",
-            power::shutdown(
-                client,
-                &vm,
-                &rec.power_state,
-                super::shutdown_timeout(prior),
-                &deadline,
-            ),
-        )
-        .await?;
+        power::shutdown_step(ctx, client, &vm, &rec.power_state, prior, &deadline).await?;
         let _guard = pool.mutation().await;
-        let rec = client.vm().get_record(&vm).await.ctx("reading the VM")?;
-        let vbds = vbds_direct(client, &rec.vbds).await?;
+        let vbds = vm_vbds_direct(client, &vm).await?;
         for (_, _, vdi) in &vbds {
             if let Some((r, v)) = vdi
                 && is_owned_by(v, &uuid)

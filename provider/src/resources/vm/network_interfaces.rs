@@ -376,24 +376,34 @@ pub async fn pool_macs(pool: &crate::pool::Pool) -> super::StepResult<crate::mac
     Ok(crate::mac::MacSet::from_texts(vifs.values().map(|v| v.mac.as_str())).0)
 }
 
-/// Chooses the MAC for an interface: the configured one (normalized), or a
-/// new one of `prefix` not used anywhere in the pool (`in_use` is updated).
+/// Chooses the MAC for the interface at `index`: the configured one
+/// (normalized), or a new one of `prefix` not used anywhere in the pool
+/// (`in_use` is updated). An error points at the interface's `mac`.
 pub fn choose_mac(
+    index: usize,
     configured: Option<&str>,
     prefix: &crate::mac::MacPrefix,
     in_use: &mut crate::mac::MacSet,
-) -> Result<String, String> {
-    match configured {
-        Some(m) => {
-            let mac = MacAddress::parse(m).map_err(|e| e.to_string())?;
+) -> super::StepResult<String> {
+    let chosen = match configured {
+        Some(m) => MacAddress::parse(m).map_err(|e| e.to_string()).map(|mac| {
             in_use.insert(mac);
-            Ok(mac.to_string())
-        }
+            mac.to_string()
+        }),
         None => in_use
             .generate_unique(prefix, &mut rand::rng())
             .map(|m| m.to_string())
             .map_err(|e| e.to_string()),
-    }
+    };
+    chosen.map_err(|e| {
+        super::StepError::at(
+            AttributePath::new(attr::NETWORK_INTERFACE)
+                .index(index as i64)
+                .attr(nic::MAC),
+            "Cannot choose a MAC address",
+            e,
+        )
+    })
 }
 
 /// `VIF.create` with the provider's marks (and `VIF.plug` on a running VM).

@@ -109,6 +109,31 @@ pub async fn start(client: &Client, vm: &VmRef, deadline: &Deadline) -> StepResu
         .ctx("starting the VM")
 }
 
+/// [`shutdown`] as a step of an operation: with the resource's
+/// `shutdown_timeout` (from `resource`, its configuration or prior state),
+/// stopped by Terraform's cancellation.
+pub async fn shutdown_step(
+    ctx: &Context,
+    client: &Client,
+    vm: &VmRef,
+    current: &PowerState,
+    resource: &Value,
+    deadline: &Deadline,
+) -> StepResult<()> {
+    cancellable(
+        ctx,
+        "shutting the VM down",
+        shutdown(
+            client,
+            vm,
+            current,
+            super::shutdown_timeout(resource),
+            deadline,
+        ),
+    )
+    .await
+}
+
 /// Clean shutdown, hard shutdown if the guest does not finish within
 /// `shutdown_timeout` (or cannot shut down cleanly). A halted VM is left alone.
 pub async fn shutdown(

@@ -34,6 +34,32 @@ pub async fn find_vm(pool: &Pool, uuid: &str) -> StepResult<Option<(VmRef, VmRec
     Ok(found.filter(|(_, r)| !r.is_a_template && !r.is_a_snapshot && !r.is_control_domain))
 }
 
+/// The new state after create or update, as a refresh would see it: the VM
+/// observed afresh, on top of the planned state with the disks' chosen
+/// devices and the computed `sysprep` values. `gone` is the error detail when
+/// the VM no longer exists.
+pub async fn state_after_apply(
+    pool: &Pool,
+    vm: &VmRef,
+    planned: &Value,
+    disk_devices: &[String],
+    sysprep: &super::sysprep::Decision,
+    gone: &str,
+) -> StepResult<Value> {
+    pool.invalidate();
+    let obs = observe(pool, vm)
+        .await?
+        .ok_or_else(|| super::StepError::new("VM disappeared", gone))?;
+    let mut base = planned.clone();
+    if let Some(Value::List(items)) = base.get_mut(attr::DISK) {
+        for (item, dev) in items.iter_mut().zip(disk_devices) {
+            set(item, disk::DEVICE, Value::from(dev.as_str()));
+        }
+    }
+    super::sysprep::apply_decision(&mut base, sysprep);
+    Ok(build_state(&base, &obs))
+}
+
 /// Reads everything about the VM; `None` when it no longer exists.
 pub async fn observe(pool: &Pool, vm_ref: &VmRef) -> StepResult<Option<Observed>> {
     let Some(vm) = pool

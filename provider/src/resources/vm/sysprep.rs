@@ -1247,6 +1247,37 @@ impl From<SysprepError> for super::StepError {
     }
 }
 
+/// Sysprep as a step of create or update when `decision` says it runs
+/// ([`apply_step`]); a VM left running is then waited for again as configured
+/// (`wait_for_guest`, `expected_ip_cidr`: the guest reports its addresses anew).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_if_decided(
+    ctx: &crate::framework::Context,
+    client: &Client,
+    vm: &VmRef,
+    config: &Value,
+    decision: &Decision,
+    running: bool,
+    nic_specs: &[super::network_interfaces::NicSpec],
+    deadline: &super::power::Deadline,
+    diags: &mut Diagnostics,
+) -> super::StepResult<()> {
+    let Decision::Run { runs, .. } = decision else {
+        return Ok(());
+    };
+    apply_step(ctx, client, vm, config, *runs, running, deadline, diags).await?;
+    if running {
+        let wait = super::power::GuestWait::from_config(config, nic_specs, false);
+        super::power::cancellable(
+            ctx,
+            "waiting for the guest after sysprep",
+            super::power::wait_for_guest(client, vm, &wait, deadline),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Sysprep as a step of create or update: [`run`] with the configuration's
 /// spec and power target, bounded by the operation's deadline, stopped by
 /// Terraform's cancellation; the run's warnings become diagnostics.

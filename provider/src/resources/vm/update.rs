@@ -11,12 +11,14 @@ use xapi::{MemoryLimits, PowerState, VmRef};
 
 use super::config_drive as drive;
 use super::cpu::{CpuState, steps};
-use super::create::{apply_cpu_steps, default_sr, remove_drive_after_boot, vbds_direct};
+use super::create::{
+    apply_cpu_steps, default_sr, vbds_direct, vm_vbds_direct, wait_for_guest_and_remove_drive,
+};
 use super::disks;
 use super::memory_limits::{MemoryChange, classify, limits_from_state};
 use super::network_interfaces::{self as nics, NicAction};
 use super::plan::{halted_only_changes, match_prior_disk, power_state};
-use super::power::{self, Deadline, GuestWait, cancellable};
+use super::power::{self, Deadline, cancellable};
 use super::read;
 use super::schema::{attr, disk, nic, to};
 use super::values::{Known, at, bool_at, elements, int_at, opt_str, set, str_at, str_map};
@@ -117,18 +119,7 @@ async fn run(
     if was_running && (!reasons.is_empty() || target_power == "halted") {
         let names: Vec<&str> = reasons.iter().map(|r| r.name.as_str()).collect();
         tracing::info!(vm = %uuid, halted_only = ?names, target = %target_power, "shutting the VM down for the update");
-        cancellable(
-            ctx,
-            "shutting the VM down",
-            power::shutdown(
-                client,
-                &vm,
-                &rec.power_state,
-                super::shutdown_timeout(config),
-                deadline,
-            ),
-        )
-        .await?;
+        power::shutdown_step(ctx, client, &vm, &rec.power_state, config, deadline).await?;
         rec = client.vm().get_record(&vm).await.ctx("reading the VM")?;
     }
     let running = rec.power_state == PowerState::Running;
@@ -394,16 +385,7 @@ async fn run(
             .unwrap_or_else(|| format!("{} disk {device}", rec.name_label));
         hotplug.ready(ctx, client).await?;
         disks::create_disk(client, &vm, &uuid, &dsr, size, &name, &device, running).await?;
-        vbds = vbds_direct(
-            client,
-            &client
-                .vm()
-                .get_record(&vm)
-                .await
-                .ctx("reading the VM")?
-                .vbds,
-        )
-        .await?;
+        vbds = vm_vbds_direct(client, &vm).await?;
         disk_devices.push(device);
     }
     for p in &prior_disks {
@@ -482,15 +464,7 @@ async fn run(
             in_use = Some(nics::pool_macs(pool).await?);
         }
         let set_ = in_use.get_or_insert_with(crate::mac::MacSet::new);
-        let mac = nics::choose_mac(configured.as_deref(), &prefix, set_).map_err(|e| {
-            StepError::at(
-                AttributePath::new(attr::NETWORK_INTERFACE)
-                    .index(n.index as i64)
-                    .attr(nic::MAC),
-                "Cannot choose a MAC address",
-                e,
-            )
-        })?;
+        let mac = nics::choose_mac(n.index, configured.as_deref(), &prefix, set_)?;
         let text = match &n.network {
             Known::Value(t) => t.clone(),
             _ => String::new(),
@@ -608,18 +582,7 @@ async fn run(
         }
         started = true;
     } else if target_power == "halted" && rec.power_state != PowerState::Halted {
-        cancellable(
-            ctx,
-            "shutting the VM down",
-            power::shutdown(
-                client,
-                &vm,
-                &rec.power_state,
-                super::shutdown_timeout(config),
-                deadline,
-            ),
-        )
-        .await?;
+        power::shutdown_step(ctx, client, &vm, &rec.power_state, config, deadline).await?;
     }
     // `remove_after_boot`: a drive still attached (new, rebuilt, or kept while
     // the VM was halted) goes once the guest agent has reported.
@@ -629,57 +592,36 @@ async fn run(
     };
     let remove = drive_present && drive::remove_after_boot(planned);
     if target_power == "running" && (started || vif_changed || drive_attached || remove) {
-        let wait = GuestWait::from_config(config, &specs, remove);
-        cancellable(
-            ctx,
-            "waiting for the guest",
-            power::wait_for_guest(client, &vm, &wait, deadline),
-        )
-        .await?;
-        if remove {
-            remove_drive_after_boot(client, &vm, &uuid).await?;
-        }
+        wait_for_guest_and_remove_drive(ctx, client, &vm, &uuid, config, &specs, remove, deadline)
+            .await?;
     }
 
     // Sysprep (added to an existing VM, or run = "on_change" with a changed
     // unattend); it leaves the VM in the target power state.
     let sysprep_decision = super::sysprep::decide(config, prior);
-    if let super::sysprep::Decision::Run { runs, .. } = &sysprep_decision {
-        super::sysprep::apply_step(
-            ctx,
-            client,
-            &vm,
-            config,
-            *runs,
-            target_power == "running",
-            deadline,
-            diags,
-        )
-        .await?;
-        if target_power == "running" {
-            let wait = GuestWait::from_config(config, &specs, false);
-            cancellable(
-                ctx,
-                "waiting for the guest after sysprep",
-                power::wait_for_guest(client, &vm, &wait, deadline),
-            )
-            .await?;
-        }
-    }
+    super::sysprep::run_if_decided(
+        ctx,
+        client,
+        &vm,
+        config,
+        &sysprep_decision,
+        target_power == "running",
+        &specs,
+        deadline,
+        diags,
+    )
+    .await?;
 
     tracing::info!(vm = %uuid, started, vif_changed, drive_attached, "VM updated");
-    pool.invalidate();
-    let obs = read::observe(pool, &vm)
-        .await?
-        .ok_or_else(|| StepError::new("VM disappeared", "The VM no longer exists."))?;
-    let mut base = planned.clone();
-    if let Some(Value::List(items)) = base.get_mut(attr::DISK) {
-        for (item, dev) in items.iter_mut().zip(&disk_devices) {
-            set(item, disk::DEVICE, Value::from(dev.as_str()));
-        }
-    }
-    super::sysprep::apply_decision(&mut base, &sysprep_decision);
-    Ok(read::build_state(&base, &obs))
+    read::state_after_apply(
+        pool,
+        &vm,
+        planned,
+        &disk_devices,
+        &sysprep_decision,
+        "The VM no longer exists.",
+    )
+    .await
 }
 
 /// Waits once for PV drivers before the first hot-plug of an update.
