@@ -162,15 +162,16 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<ClientConfig, Error> {
             }
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
-                    pins: fingerprints.clone(),
+                .with_custom_certificate_verifier(Arc::new(LeafVerifier {
+                    accepted: AcceptedLeaf::Pinned(fingerprints.clone()),
                     provider: provider.clone(),
                 }))
                 .with_no_client_auth()
         }
         TlsOptions::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(InsecureVerifier {
+            .with_custom_certificate_verifier(Arc::new(LeafVerifier {
+                accepted: AcceptedLeaf::Any,
                 provider: provider.clone(),
             }))
             .with_no_client_auth(),
@@ -180,15 +181,24 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<ClientConfig, Error> {
     Ok(config)
 }
 
-/// Accepts a server whose leaf certificate matches one of the pins; handshake signatures
-/// are still verified with the certificate's key.
+/// Which server leaf certificates a [`LeafVerifier`] accepts.
 #[derive(Debug)]
-struct PinnedVerifier {
-    pins: Vec<Fingerprint>,
+enum AcceptedLeaf {
+    /// Only a leaf certificate whose fingerprint is one of the pins.
+    Pinned(Vec<Fingerprint>),
+    /// Any certificate (explicit `insecure`).
+    Any,
+}
+
+/// Checks the server's leaf certificate against an [`AcceptedLeaf`] policy (no chain or
+/// host name check); handshake signatures are still verified with the certificate's key.
+#[derive(Debug)]
+struct LeafVerifier {
+    accepted: AcceptedLeaf,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedVerifier {
+impl ServerCertVerifier for LeafVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -197,8 +207,11 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let AcceptedLeaf::Pinned(pins) = &self.accepted else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let actual = Fingerprint::of_der(end_entity.as_ref());
-        if self.pins.contains(&actual) {
+        if pins.contains(&actual) {
             Ok(ServerCertVerified::assertion())
         } else {
             tracing::warn!(fingerprint = %actual, "server certificate does not match the pinned fingerprint");
@@ -206,59 +219,6 @@ impl ServerCertVerifier for PinnedVerifier {
                 "server certificate SHA-256 fingerprint {actual} does not match the pinned fingerprint"
             )))
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Accepts any certificate (explicit `insecure`).
-#[derive(Debug)]
-struct InsecureVerifier {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for InsecureVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
