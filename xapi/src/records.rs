@@ -691,51 +691,41 @@ impl VmGuestMetricsRecord {
     pub fn ipv4_addresses(&self, device: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let ip_key = format!("{device}/ip");
-        let v4_prefix = format!("{device}/ipv4/");
         if let Some(ip) = self.networks.get(&ip_key)
             && !ip.is_empty()
             && !ip.contains(':')
         {
             out.push(ip.clone());
         }
-        let mut indexed: Vec<(u32, &String)> = self
-            .networks
-            .iter()
-            .filter_map(|(k, v)| {
-                k.strip_prefix(&v4_prefix)
-                    .and_then(|i| i.parse::<u32>().ok())
-                    .map(|i| (i, v))
-            })
-            .collect();
-        indexed.sort();
-        for (_, v) in indexed {
-            if !v.is_empty() && !out.contains(v) {
-                out.push(v.clone());
-            }
-        }
+        self.push_indexed_addresses(&format!("{device}/ipv4/"), &mut out);
         out
     }
 
     /// IPv6 addresses the guest reported for the VIF with the given device number.
     pub fn ipv6_addresses(&self, device: &str) -> Vec<String> {
-        let prefix = format!("{device}/ipv6/");
+        let mut out: Vec<String> = Vec::new();
+        self.push_indexed_addresses(&format!("{device}/ipv6/"), &mut out);
+        out
+    }
+
+    /// Appends the addresses under the keys `<prefix><i>` in the order of `i`, skipping
+    /// empty ones and ones already in `out`.
+    fn push_indexed_addresses(&self, prefix: &str, out: &mut Vec<String>) {
         let mut indexed: Vec<(u32, &String)> = self
             .networks
             .iter()
             .filter_map(|(k, v)| {
-                k.strip_prefix(&prefix)
+                k.strip_prefix(prefix)
                     .and_then(|i| i.parse::<u32>().ok())
                     .map(|i| (i, v))
             })
             .collect();
         indexed.sort();
-        let mut out: Vec<String> = Vec::new();
         for (_, v) in indexed {
             if !v.is_empty() && !out.contains(v) {
                 out.push(v.clone());
             }
         }
-        out
     }
 }
 
