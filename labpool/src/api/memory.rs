@@ -101,6 +101,25 @@ fn set_limits(db: &mut Db, vm: &str, op: &str, l: Limits) -> ApiResult<()> {
     store(db, vm, &l)
 }
 
+/// Registers a memory setter `name` (first parameter the VM) that derives new
+/// limits from the VM's current ones and the call's arguments, then applies
+/// them under the operation `op`.
+fn change_limits(
+    r: &mut Registry,
+    name: &str,
+    params: &[&'static str],
+    async_ok: bool,
+    op: &'static str,
+    change: fn(Limits, &[Value]) -> ApiResult<Limits>,
+) {
+    r.sync(name, params, 0, async_ok, move |ctx, a| {
+        let vm = args::obj(ctx.db, "VM", a, 0)?;
+        let l = change(Limits::of(ctx.db, &vm)?, a)?;
+        set_limits(ctx.db, &vm, op, l)?;
+        Ok(Value::s(""))
+    });
+}
+
 /// Registers the memory calls.
 pub fn register(r: &mut Registry) {
     r.sync(
@@ -126,115 +145,100 @@ pub fn register(r: &mut Registry) {
             Ok(Value::s(""))
         },
     );
-    r.sync("VM.set_memory", &["self", "value"], 0, true, |ctx, a| {
-        let vm = args::obj(ctx.db, "VM", a, 0)?;
-        let v = args::int(a, 1)?;
-        let cur = Limits::of(ctx.db, &vm)?;
-        let l = Limits {
-            static_min: cur.static_min,
-            static_max: v,
-            dynamic_min: v,
-            dynamic_max: v,
-        };
-        set_limits(ctx.db, &vm, "changing_memory_limits", l)?;
-        Ok(Value::s(""))
-    });
-    r.sync(
+    change_limits(
+        r,
+        "VM.set_memory",
+        &["self", "value"],
+        true,
+        "changing_memory_limits",
+        |cur, a| {
+            let v = args::int(a, 1)?;
+            Ok(Limits {
+                static_min: cur.static_min,
+                static_max: v,
+                dynamic_min: v,
+                dynamic_max: v,
+            })
+        },
+    );
+    change_limits(
+        r,
         "VM.set_memory_static_range",
         &["self", "min", "max"],
-        0,
         true,
-        |ctx, a| {
-            let vm = args::obj(ctx.db, "VM", a, 0)?;
-            let cur = Limits::of(ctx.db, &vm)?;
-            let l = Limits {
+        "changing_static_range",
+        |cur, a| {
+            Ok(Limits {
                 static_min: args::int(a, 1)?,
                 static_max: args::int(a, 2)?,
                 ..cur
-            };
-            set_limits(ctx.db, &vm, "changing_static_range", l)?;
-            Ok(Value::s(""))
+            })
         },
     );
-    r.sync(
+    change_limits(
+        r,
         "VM.set_memory_static_max",
         &["self", "value"],
-        0,
         false,
-        |ctx, a| {
-            let vm = args::obj(ctx.db, "VM", a, 0)?;
-            let cur = Limits::of(ctx.db, &vm)?;
-            let l = Limits {
+        "changing_static_range",
+        |cur, a| {
+            Ok(Limits {
                 static_max: args::int(a, 1)?,
                 ..cur
-            };
-            set_limits(ctx.db, &vm, "changing_static_range", l)?;
-            Ok(Value::s(""))
+            })
         },
     );
-    r.sync(
+    change_limits(
+        r,
         "VM.set_memory_static_min",
         &["self", "value"],
-        0,
         false,
-        |ctx, a| {
-            let vm = args::obj(ctx.db, "VM", a, 0)?;
-            let cur = Limits::of(ctx.db, &vm)?;
-            let l = Limits {
+        "changing_static_range",
+        |cur, a| {
+            Ok(Limits {
                 static_min: args::int(a, 1)?,
                 ..cur
-            };
-            set_limits(ctx.db, &vm, "changing_static_range", l)?;
-            Ok(Value::s(""))
+            })
         },
     );
-    r.sync(
+    change_limits(
+        r,
         "VM.set_memory_dynamic_range",
         &["self", "min", "max"],
-        0,
         true,
-        |ctx, a| {
-            let vm = args::obj(ctx.db, "VM", a, 0)?;
-            let cur = Limits::of(ctx.db, &vm)?;
-            let l = Limits {
+        "changing_dynamic_range",
+        |cur, a| {
+            Ok(Limits {
                 dynamic_min: args::int(a, 1)?,
                 dynamic_max: args::int(a, 2)?,
                 ..cur
-            };
-            set_limits(ctx.db, &vm, "changing_dynamic_range", l)?;
-            Ok(Value::s(""))
+            })
         },
     );
-    r.sync(
+    change_limits(
+        r,
         "VM.set_memory_dynamic_max",
         &["self", "value"],
-        0,
         false,
-        |ctx, a| {
-            let vm = args::obj(ctx.db, "VM", a, 0)?;
-            let cur = Limits::of(ctx.db, &vm)?;
-            let l = Limits {
+        "changing_dynamic_range",
+        |cur, a| {
+            Ok(Limits {
                 dynamic_max: args::int(a, 1)?,
                 ..cur
-            };
-            set_limits(ctx.db, &vm, "changing_dynamic_range", l)?;
-            Ok(Value::s(""))
+            })
         },
     );
-    r.sync(
+    change_limits(
+        r,
         "VM.set_memory_dynamic_min",
         &["self", "value"],
-        0,
         false,
-        |ctx, a| {
-            let vm = args::obj(ctx.db, "VM", a, 0)?;
-            let cur = Limits::of(ctx.db, &vm)?;
-            let l = Limits {
+        "changing_dynamic_range",
+        |cur, a| {
+            Ok(Limits {
                 dynamic_min: args::int(a, 1)?,
                 ..cur
-            };
-            set_limits(ctx.db, &vm, "changing_dynamic_range", l)?;
-            Ok(Value::s(""))
+            })
         },
     );
     r.sync(
