@@ -187,18 +187,27 @@ pub fn find_drive<'a>(
     })
 }
 
-/// Builds the image (errors never contain the user-data).
+/// Builds the image (errors never contain the user-data). An input error
+/// (a value that was unknown at plan time) points at the first attribute at
+/// fault; the detail lists every problem.
 pub fn image(drive: &ConfigDrive) -> StepResult<Vec<u8>> {
-    config_drive::build_iso(drive).map_err(|e| {
-        let detail = match e.validation_errors() {
-            Some(errs) => errs
+    config_drive::build_iso(drive).map_err(|e| match e.validation_errors() {
+        Some(errs) => {
+            let detail = errs
                 .iter()
                 .map(|v| format!("{}: {}", field_path(&v.field), v.problem))
                 .collect::<Vec<_>>()
-                .join("; "),
-            None => e.to_string(),
-        };
-        StepError::new("Cannot build the config drive", detail)
+                .join("; ");
+            match errs.first() {
+                Some(first) => StepError::at(
+                    field_path(&first.field),
+                    "Cannot build the config drive",
+                    detail,
+                ),
+                None => StepError::new("Cannot build the config drive", detail),
+            }
+        }
+        None => StepError::new("Cannot build the config drive", e.to_string()),
     })
 }
 
@@ -408,6 +417,10 @@ mod tests {
             e.detail.contains("network_interface[0].ipv4_address"),
             "{}",
             e.detail
+        );
+        assert_eq!(
+            e.path.as_ref().map(ToString::to_string).as_deref(),
+            Some("network_interface[0].ipv4_address")
         );
     }
 }
