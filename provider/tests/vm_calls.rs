@@ -85,6 +85,29 @@ async fn calls_per_create_and_per_refresh() {
         }
     }
     assert!(total(&six) < 6 * total(&one), "{six:?}");
+
+    // An update that changes one plain setting reads each of the VM's VBDs
+    // once for the disks and once for the config drive, not again after.
+    let id = s(&states[1], attr::ID).to_owned();
+    let vbd_count = objects(&lab, "VM")
+        .await
+        .iter()
+        .find(|v| v["uuid"] == id.as_str())
+        .and_then(|v| v["VBDs"].as_array().map(Vec::len))
+        .expect("the VM and its VBDs");
+    assert!(vbd_count > 0);
+    let mut changed = config("calls-1");
+    set_attr(&mut changed, attr::NAME_DESCRIPTION, Value::from("updated"));
+    admin(&lab, "POST", "counts/reset", "").await;
+    let (updated, _) = tf.up(&states[1], &changed).await;
+    let update = counts(&lab).await;
+    eprintln!("calls per update ({}): {update:?}", total(&update));
+    let vbd_reads = update.get("VBD.get_record").copied().unwrap_or(0);
+    assert!(
+        vbd_reads <= 2 * vbd_count as u64,
+        "{vbd_reads} VBD reads for {vbd_count} VBDs: {update:?}"
+    );
+    states[1] = updated;
     for s in &states {
         assert!(errors(&tf.destroy(s).await).is_empty());
     }

@@ -528,6 +528,8 @@ async fn run(
         .map(String::as_str)
         == Some("true");
     let mut drive_attached = false;
+    // The current drive stays attached as it is (contents unchanged).
+    let mut drive_kept = false;
     match (&new_drive, current) {
         (None, Some((vbd, b, vdi, _))) => {
             drive::remove(client, vbd, running && b.currently_attached, vdi).await?
@@ -540,6 +542,7 @@ async fn run(
                 (Some(old), Some(_)) => drive::image(old).ok().as_ref() == Some(&new_image),
                 _ => false,
             };
+            drive_kept = same;
             if !same {
                 hotplug.ready(ctx, client).await?;
                 let used: BTreeSet<String> =
@@ -586,10 +589,8 @@ async fn run(
     }
     // `remove_after_boot`: a drive still attached (new, rebuilt, or kept while
     // the VM was halted) goes once the guest agent has reported.
-    let drive_present = drive_attached || {
-        let vbds = vbds_direct(client, &rec.vbds).await?;
-        drive::find_drive(&vbds, &uuid).is_some()
-    };
+    // Known from the drive step above: power changes do not touch VBDs.
+    let drive_present = drive_attached || drive_kept;
     let remove = drive_present && drive::remove_after_boot(planned);
     if target_power == "running" && (started || vif_changed || drive_attached || remove) {
         wait_for_guest_and_remove_drive(ctx, client, &vm, &uuid, config, &specs, remove, deadline)
