@@ -231,6 +231,17 @@ async fn foreign_vm_import_is_adopted_without_replacement() {
         (attr::MEMORY, memory(None, 2 * G, None, None)),
         (attr::POWER_STATE, Value::from("halted")),
     ]);
+    // A pool without a default SR: an update that creates no disk needs no SR.
+    let pool_ref = c.pool().get_all().await.unwrap()[0].clone();
+    c.call(
+        "pool.set_default_SR",
+        vec![
+            serde_json::to_value(&pool_ref).unwrap(),
+            serde_json::json!("OpaqueRef:NULL"),
+        ],
+    )
+    .await
+    .unwrap();
     let plan = tf.plan(&imported, &config, &[]).await;
     assert!(errors(&plan.diags).is_empty(), "{:?}", plan.diags);
     assert!(

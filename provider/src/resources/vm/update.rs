@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use schema::{AttributePath, Diagnostics, Value};
-use xapi::{MemoryLimits, PowerState, VmRef};
+use xapi::{MemoryLimits, PowerState, SrRef, VmRef};
 
 use super::config_drive as drive;
 use super::cpu::{CpuState, steps};
@@ -303,17 +303,7 @@ async fn run(
     .await?;
 
     // Disks.
-    let sr = match opt_str(planned, attr::SR) {
-        Some(t) => {
-            pool.resolve_sr(&t)
-                .await
-                .map_err(|e| {
-                    StepError::at(AttributePath::new(attr::SR), e.summary(), e.to_string())
-                })?
-                .0
-        }
-        None => default_sr(pool).await?.0,
-    };
+    let mut target_sr = TargetSr::new(pool, opt_str(planned, attr::SR));
     let cfg_disks = elements(config, attr::DISK).to_vec();
     let prior_disks = elements(prior, attr::DISK).to_vec();
     let mut vbds = vbds_direct(client, &rec.vbds).await?;
@@ -379,7 +369,7 @@ async fn run(
                     })?
                     .0
             }
-            None => sr.clone(),
+            None => target_sr.get().await?,
         };
         let name = opt_str(d, disk::NAME_LABEL)
             .unwrap_or_else(|| format!("{} disk {device}", rec.name_label));
@@ -548,6 +538,7 @@ async fn run(
                 let used: BTreeSet<String> =
                     vbds.iter().map(|(_, b, _)| b.userdevice.clone()).collect();
                 let device = disks::first_free_device(&used, &["3"]);
+                let sr = target_sr.get().await?;
                 drive::attach(
                     client,
                     &vm,
@@ -647,5 +638,45 @@ impl HotplugGate {
         .await?;
         self.done.store(true, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// The SR new disks and a rebuilt config drive go to: the configured `sr`, or
+/// the pool's default SR. Looked up only when something is created, so an
+/// update that creates nothing needs no SR (and works on a pool without a
+/// default SR).
+struct TargetSr<'a> {
+    pool: &'a Pool,
+    configured: Option<String>,
+    resolved: Option<SrRef>,
+}
+
+impl<'a> TargetSr<'a> {
+    fn new(pool: &'a Pool, configured: Option<String>) -> Self {
+        TargetSr {
+            pool,
+            configured,
+            resolved: None,
+        }
+    }
+
+    async fn get(&mut self) -> StepResult<SrRef> {
+        if let Some(sr) = &self.resolved {
+            return Ok(sr.clone());
+        }
+        let sr = match &self.configured {
+            Some(text) => {
+                self.pool
+                    .resolve_sr(text)
+                    .await
+                    .map_err(|e| {
+                        StepError::at(AttributePath::new(attr::SR), e.summary(), e.to_string())
+                    })?
+                    .0
+            }
+            None => default_sr(self.pool).await?.0,
+        };
+        self.resolved = Some(sr.clone());
+        Ok(sr)
     }
 }
