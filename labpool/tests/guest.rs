@@ -54,46 +54,6 @@ fn fat(label: &[u8; 11], files: &[(&str, &str)]) -> Vec<u8> {
     img.into_inner()
 }
 
-async fn attach_drive(p: &Pool, vm: &str, bytes: &[u8]) -> String {
-    let sr = p.default_sr().await;
-    let vdi = p
-        .s(
-            "VDI.create",
-            json!([{
-                "name_label": "cidata", "name_description": "", "SR": sr,
-                "virtual_size": bytes.len() as i64, "type": "user", "sharable": false,
-                "read_only": false, "other_config": {}
-            }]),
-        )
-        .await;
-    upload(p, &vdi, bytes).await;
-    p.ok(
-        "VBD.create",
-        json!([{
-            "VM": vm, "VDI": vdi, "userdevice": "autodetect", "bootable": false, "mode": "RW",
-            "type": "Disk", "empty": false, "other_config": {}, "qos_algorithm_type": "",
-            "qos_algorithm_params": {}
-        }]),
-    )
-    .await;
-    vdi
-}
-
-async fn upload(p: &Pool, vdi: &str, bytes: &[u8]) {
-    let r = p
-        .http
-        .put(format!(
-            "{}/import_raw_vdi?session_id={}&vdi={vdi}&format=raw",
-            p.url(),
-            p.session
-        ))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
 async fn guest(p: &Pool, vm: &str) -> J {
     let uuid = p.s("VM.get_uuid", json!([vm])).await;
     p.admin_get(&format!("guest/{uuid}")).await
@@ -130,7 +90,7 @@ async fn linux_guest_reads_iso_seed_and_instance_id_semantics() {
             ("network-config", &netcfg_v2(ip)),
         ])
     };
-    let vdi = attach_drive(&p, &vm, &seed("i-1", "10.9.8.7")).await;
+    let vdi = p.attach_disk_image(&vm, &seed("i-1", "10.9.8.7")).await;
     p.ok("VM.start", json!([vm, false, false])).await;
     let gm = p
         .wait_guest(&vm, |g| g["networks"].get("1/ip").is_some())
@@ -168,7 +128,7 @@ async fn linux_guest_reads_iso_seed_and_instance_id_semantics() {
 
     // New network-config, same instance-id: not applied on reboot.
     p.ok("VM.clean_shutdown", json!([vm])).await;
-    upload(&p, &vdi, &seed("i-1", "10.9.8.8")).await;
+    p.upload(&vdi, &seed("i-1", "10.9.8.8")).await;
     p.ok("VM.start", json!([vm, false, false])).await;
     let gm = p
         .wait_guest(&vm, |g| g["networks"].get("1/ip").is_some())
@@ -178,7 +138,7 @@ async fn linux_guest_reads_iso_seed_and_instance_id_semantics() {
     assert_eq!(guest(&p, &vm).await["boot_count"], 2);
 
     // New instance-id: applied.
-    upload(&p, &vdi, &seed("i-2", "10.9.8.8")).await;
+    p.upload(&vdi, &seed("i-2", "10.9.8.8")).await;
     p.ok("VM.clean_reboot", json!([vm])).await;
     let gm = p
         .wait_guest(&vm, |g| {
@@ -199,8 +159,7 @@ async fn linux_guest_reads_fat_seed_v1_and_ignores_wrong_labels() {
     let lan = p.network0().await;
     p.vif(&vm, "0", MAC_A, &lan).await.unwrap();
     // A drive with the wrong label is not a NoCloud seed.
-    attach_drive(
-        &p,
+    p.attach_disk_image(
         &vm,
         &fat(
             b"OTHER      ",
@@ -214,8 +173,7 @@ async fn linux_guest_reads_fat_seed_v1_and_ignores_wrong_labels() {
     let v1 = format!(
         "network:\n  version: 1\n  config:\n  - type: physical\n    name: eth0\n    mac_address: \"{MAC_A}\"\n    subnets:\n    - type: static\n      address: 172.16.5.9\n      netmask: 255.255.0.0\n      gateway: 172.16.0.1\n"
     );
-    attach_drive(
-        &p,
+    p.attach_disk_image(
         &vm,
         &fat(
             b"cidata     ",

@@ -31,42 +31,6 @@ fn drive(hostname: &str, network: NetworkConfig) -> Vec<u8> {
     .expect("drive builds")
 }
 
-async fn attach_disk(p: &Pool, vm: &str, bytes: &[u8]) -> String {
-    let sr = p.default_sr().await;
-    let vdi = p
-        .s(
-            "VDI.create",
-            json!([{
-                "name_label": "cidata", "name_description": "", "SR": sr,
-                "virtual_size": bytes.len() as i64, "type": "user", "sharable": false,
-                "read_only": false, "other_config": {}
-            }]),
-        )
-        .await;
-    let r = p
-        .http
-        .put(format!(
-            "{}/import_raw_vdi?session_id={}&vdi={vdi}&format=raw",
-            p.url(),
-            p.session
-        ))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    p.ok(
-        "VBD.create",
-        json!([{
-            "VM": vm, "VDI": vdi, "userdevice": "autodetect", "bootable": false, "mode": "RW",
-            "type": "Disk", "empty": false, "other_config": {}, "qos_algorithm_type": "",
-            "qos_algorithm_params": {}
-        }]),
-    )
-    .await;
-    vdi
-}
-
 fn iface(mac: &str, device: u32, addr: &str, gw: Option<&str>) -> Interface {
     Interface {
         mac: mac.into(),
@@ -94,7 +58,7 @@ async fn two_nics_static_v1_and_v2_are_reported_on_their_macs() {
                 ],
             },
         );
-        attach_disk(&p, &vm, &img).await;
+        p.attach_disk_image(&vm, &img).await;
         let gm = start_and_wait(&p, &vm).await;
         assert_eq!(gm["networks"]["0/ipv4/0"], "10.10.0.21", "{format:?}: {gm}");
         assert_eq!(gm["networks"]["1/ipv4/0"], "10.20.0.21");
@@ -125,7 +89,8 @@ async fn missing_mac_fails_the_network_plugin_like_cloudbase_init() {
     let vm = windows_vm(&p, "win-nomac", &[MAC0]).await;
     // A user-written v2 config whose ethernet has no `match: macaddress`.
     let text = "network:\n  version: 2\n  ethernets:\n    eth0:\n      addresses: [10.10.0.30/24]\n      gateway4: 10.10.0.1\n";
-    attach_disk(&p, &vm, &drive("nomac", NetworkConfig::User(text.into()))).await;
+    p.attach_disk_image(&vm, &drive("nomac", NetworkConfig::User(text.into())))
+        .await;
     start_and_wait(&p, &vm).await;
     let g = guest(&p, &vm).await;
     let f = &g["cloudbase_init"]["failures"];
@@ -179,7 +144,8 @@ async fn unknown_mac_and_netmask_addresses_fail_as_in_cloudbase_init() {
     ];
     for (i, (text, err)) in cases.iter().enumerate() {
         let vm = windows_vm(&p, &format!("w{i}"), &[MAC0]).await;
-        attach_disk(&p, &vm, &drive("bad", NetworkConfig::User((*text).into()))).await;
+        p.attach_disk_image(&vm, &drive("bad", NetworkConfig::User((*text).into())))
+            .await;
         start_and_wait(&p, &vm).await;
         let g = guest(&p, &vm).await;
         assert_eq!(g["cloudbase_init"]["failures"][0]["error"], *err, "{g}");
@@ -189,7 +155,8 @@ async fn unknown_mac_and_netmask_addresses_fail_as_in_cloudbase_init() {
     // The adapter rename before a later failure sticks (cloudbase-init renames first).
     let vm = windows_vm(&p, "wr", &[MAC0]).await;
     let text = "version: 2\nethernets:\n  lan:\n    match: {macaddress: \"02:1e:aa:00:00:01\"}\n    addresses: [10.10.0.31]\n";
-    attach_disk(&p, &vm, &drive("r", NetworkConfig::User(text.into()))).await;
+    p.attach_disk_image(&vm, &drive("r", NetworkConfig::User(text.into())))
+        .await;
     start_and_wait(&p, &vm).await;
     assert_eq!(
         guest(&p, &vm).await["cloudbase_init"]["network"][0]["name"],
@@ -240,7 +207,7 @@ async fn raw_iso_on_a_disk_needs_no_label_but_a_cd_needs_cidata() {
     let p = Pool::start().await;
     // On a disk: found by the ISO magic (hdd_iso), whatever the label.
     let vm = windows_vm(&p, "gen", &[MAC0]).await;
-    attach_disk(&p, &vm, &bytes).await;
+    p.attach_disk_image(&vm, &bytes).await;
     let gm = start_and_wait(&p, &vm).await;
     assert_eq!(gm["networks"]["0/ip"], "10.30.0.5");
     let g = guest(&p, &vm).await;

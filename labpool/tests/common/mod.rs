@@ -134,6 +134,49 @@ impl Pool {
         self.s("pool.get_default_SR", json!([p])).await
     }
 
+    /// Writes `bytes` into `vdi` with `PUT /import_raw_vdi` (raw format).
+    pub async fn upload(&self, vdi: &str, bytes: &[u8]) {
+        let r = self
+            .http
+            .put(format!(
+                "{}/import_raw_vdi?session_id={}&vdi={vdi}&format=raw",
+                self.url(),
+                self.session
+            ))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    /// Puts `bytes` (a drive image) on a new VDI in the default SR and attaches it to
+    /// `vm` as a Disk VBD; returns the VDI.
+    pub async fn attach_disk_image(&self, vm: &str, bytes: &[u8]) -> String {
+        let sr = self.default_sr().await;
+        let vdi = self
+            .s(
+                "VDI.create",
+                json!([{
+                    "name_label": "cidata", "name_description": "", "SR": sr,
+                    "virtual_size": bytes.len() as i64, "type": "user", "sharable": false,
+                    "read_only": false, "other_config": {}
+                }]),
+            )
+            .await;
+        self.upload(&vdi, bytes).await;
+        self.ok(
+            "VBD.create",
+            json!([{
+                "VM": vm, "VDI": vdi, "userdevice": "autodetect", "bootable": false, "mode": "RW",
+                "type": "Disk", "empty": false, "other_config": {}, "qos_algorithm_type": "",
+                "qos_algorithm_params": {}
+            }]),
+        )
+        .await;
+        vdi
+    }
+
     pub async fn network0(&self) -> String {
         self.by_name("network", "Pool-wide network associated with eth0")
             .await
