@@ -11,7 +11,9 @@ use labpool::{Config, LabPool, RunningPool};
 use schema::{AttributePath, Block, Diagnostics, Type, Value};
 use terraform_provider_xenapi::catalog::XenapiProvider;
 use terraform_provider_xenapi::framework::{ClientCapabilities, Engine, RawValue};
-use terraform_provider_xenapi::resources::vm::schema::{attr, ci, mem, nic, schema};
+use terraform_provider_xenapi::resources::vm::schema::{
+    attr, cloud_init_value, mem, network_interface_value, nic, schema,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const TYPE: &str = "xenapi_vm";
@@ -305,37 +307,13 @@ pub fn memory(smin: Option<i64>, smax: i64, dmin: Option<i64>, dmax: Option<i64>
 }
 
 pub fn nic_block(fields: &[(&str, Value)]) -> Value {
-    let s = schema();
-    let b = s.block.get_block(attr::NETWORK_INTERFACE).unwrap();
-    let mut m = BTreeMap::new();
-    for a in &b.block.attributes {
-        m.insert(a.name.clone(), Value::Null);
-    }
-    m.insert(nic::NETWORK.into(), Value::from(NETWORK));
-    for (k, v) in fields {
-        m.insert(k.to_string(), v.clone());
-    }
-    Value::Object(m)
+    let mut with_network = vec![(nic::NETWORK, Value::from(NETWORK))];
+    with_network.extend(fields.iter().cloned());
+    network_interface_value(&with_network)
 }
 
 pub fn cloud_init(fields: &[(&str, Value)]) -> Value {
-    let mut m = BTreeMap::new();
-    for k in [
-        ci::USER_DATA,
-        ci::META_DATA,
-        ci::VENDOR_DATA,
-        ci::NETWORK_CONFIG,
-        ci::NETWORK_CONFIG_FORMAT,
-        ci::INSTANCE_ID,
-        ci::REMOVE_AFTER_BOOT,
-        ci::FLAVOR,
-    ] {
-        m.insert(k.to_string(), Value::Null);
-    }
-    for (k, v) in fields {
-        m.insert(k.to_string(), v.clone());
-    }
-    Value::Object(m)
+    cloud_init_value(fields)
 }
 
 pub fn s<'a>(v: &'a Value, name: &str) -> &'a str {

@@ -124,23 +124,10 @@ mod tests {
     use super::*;
 
     fn config(ci_fields: &[(&str, Value)]) -> Value {
-        let mut ci: std::collections::BTreeMap<String, Value> = [
-            ci::USER_DATA,
-            ci::META_DATA,
-            ci::VENDOR_DATA,
-            ci::NETWORK_CONFIG,
-            ci::NETWORK_CONFIG_FORMAT,
-            ci::INSTANCE_ID,
-            ci::REMOVE_AFTER_BOOT,
-            FLAVOR,
-        ]
-        .into_iter()
-        .map(|k| (k.to_owned(), Value::Null))
-        .collect();
-        for (k, v) in ci_fields {
-            ci.insert((*k).to_owned(), v.clone());
-        }
-        Value::object([(attr::CLOUD_INIT, Value::Object(ci))])
+        Value::object([(
+            attr::CLOUD_INIT,
+            crate::resources::vm::schema::cloud_init_value(ci_fields),
+        )])
     }
 
     fn diags(c: &Value) -> Vec<(String, String, String, bool)> {

@@ -306,22 +306,7 @@ mod tests {
     }
 
     fn ci_obj(fields: &[(&str, Value)]) -> Value {
-        let mut m = std::collections::BTreeMap::new();
-        for k in [
-            ci::USER_DATA,
-            ci::META_DATA,
-            ci::VENDOR_DATA,
-            ci::NETWORK_CONFIG,
-            ci::NETWORK_CONFIG_FORMAT,
-            ci::INSTANCE_ID,
-            ci::REMOVE_AFTER_BOOT,
-        ] {
-            m.insert(k.to_string(), Value::Null);
-        }
-        for (k, v) in fields {
-            m.insert(k.to_string(), v.clone());
-        }
-        Value::Object(m)
+        crate::resources::vm::schema::cloud_init_value(fields)
     }
 
     fn nic_obj(addr: Option<&str>) -> Value {

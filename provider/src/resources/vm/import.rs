@@ -35,23 +35,7 @@ pub fn null_state() -> Value {
 }
 
 fn cloud_init_object(fields: &[(&str, Value)]) -> Value {
-    let mut m: BTreeMap<String, Value> = [
-        ci::USER_DATA,
-        ci::META_DATA,
-        ci::VENDOR_DATA,
-        ci::NETWORK_CONFIG,
-        ci::NETWORK_CONFIG_FORMAT,
-        ci::INSTANCE_ID,
-        ci::REMOVE_AFTER_BOOT,
-        ci::FLAVOR,
-    ]
-    .iter()
-    .map(|k| (k.to_string(), Value::Null))
-    .collect();
-    for (k, v) in fields {
-        m.insert(k.to_string(), v.clone());
-    }
-    Value::Object(m)
+    super::schema::cloud_init_value(fields)
 }
 
 fn opt(v: Option<&String>) -> Value {

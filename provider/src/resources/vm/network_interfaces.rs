@@ -457,28 +457,7 @@ mod tests {
     use super::*;
 
     fn nic_value(fields: &[(&str, Value)]) -> Value {
-        let mut m: BTreeMap<String, Value> = [
-            nic::NETWORK,
-            nic::NETWORK_UUID,
-            nic::DEVICE,
-            nic::MAC,
-            nic::MTU,
-            nic::IPV4_ADDRESS,
-            nic::IPV4_GATEWAY,
-            nic::DNS_SERVERS,
-            nic::DNS_SEARCH,
-            nic::EXPECTED_IP_CIDR,
-            nic::IPV4_ADDRESSES,
-            nic::IPV6_ADDRESSES,
-            nic::VIF_UUID,
-        ]
-        .iter()
-        .map(|k| (k.to_string(), Value::Null))
-        .collect();
-        for (k, v) in fields {
-            m.insert(k.to_string(), v.clone());
-        }
-        Value::Object(m)
+        crate::resources::vm::schema::network_interface_value(fields)
     }
 
     fn config(nics: Vec<Value>, cloud_init: Value) -> Value {

@@ -1,7 +1,9 @@
 //! The `xenapi_vm` schema: attribute names and descriptions (the docs are
 //! generated from them).
 
-use schema::{Attribute, Block, NestedBlock, Nesting, Schema, Type};
+use std::collections::BTreeMap;
+
+use schema::{Attribute, Block, NestedBlock, Nesting, Schema, Type, Value};
 
 /// Attribute names (top level).
 pub mod attr {
@@ -258,6 +260,30 @@ fn cloud_init_attributes() -> Vec<Attribute> {
              first boot (waited for with XAPI events, never a fixed sleep). Default false.",
         ),
     ]
+}
+
+/// A `cloud_init` object value with every attribute of the schema present:
+/// `fields` as given, the rest null.
+pub fn cloud_init_value(fields: &[(&str, Value)]) -> Value {
+    object_of(
+        cloud_init_attributes().iter().map(|a| a.name.as_str()),
+        fields,
+    )
+}
+
+/// A `network_interface` element value with every attribute of the block
+/// present: `fields` as given, the rest null.
+pub fn network_interface_value(fields: &[(&str, Value)]) -> Value {
+    let block = network_interface_block();
+    object_of(block.attributes.iter().map(|a| a.name.as_str()), fields)
+}
+
+fn object_of<'a>(names: impl Iterator<Item = &'a str>, fields: &[(&str, Value)]) -> Value {
+    let mut object: BTreeMap<String, Value> = names.map(|n| (n.to_owned(), Value::Null)).collect();
+    for (name, value) in fields {
+        object.insert((*name).to_owned(), value.clone());
+    }
+    Value::Object(object)
 }
 
 fn timeouts_attributes() -> Vec<Attribute> {
